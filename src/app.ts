@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import compress from '@fastify/compress';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { ResolvedConfig } from './config.ts';
+import type { DatabaseHandle } from './db/database.ts';
+import { registerErrorHandling } from './http/error-handler.ts';
+import { tooManyRequests } from './http/errors.ts';
+import { registerGuard } from './http/guard.ts';
+import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
+import { ErrorEnvelope } from './http/schemas.ts';
+import { type Clock, systemClock } from './lib/clock.ts';
+import { uuidv7 } from './lib/ids.ts';
+import { auditRoutes, createAuditService } from './modules/audit/index.ts';
+import { authRoutes, createAccessTokens, createAuthService, type LoginThrottlePolicy } from './modules/auth/index.ts';
+import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
+import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
+
+export const API_PREFIX = '/api/v1';
+const UNVERSIONED_PREFIX = '/api/';
+const OPENAPI_PATH = '/api/openapi.json';
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+).version;
+
+export interface AppDeps {
+  readonly config: ResolvedConfig;
+  readonly database: DatabaseHandle;
+  readonly clock?: Clock;
+  readonly loginThrottle?: LoginThrottlePolicy;
+  /** Overrides Fastify's logger (tests pass a stream to read log lines). */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export function createServices(deps: AppDeps) {
+  const { config, database } = deps;
+  const db = database.db;
+  const clock = deps.clock ?? systemClock;
+  const audit = createAuditService({ db, clock });
+  const merchants = createMerchantService({ db, clock, audit });
+  const accessTokens = createAccessTokens({ secret: config.jwtSecret, clock });
+  const auth = createAuthService({ db, clock, audit, merchants, accessTokens, throttle: deps.loginThrottle });
+  const system = createSystemService({
+    db,
+    pool: database.pool,
+    poolMax: config.dbPoolMax,
+    version: VERSION,
+    environment: config.nodeEnv,
+  });
+  return { audit, merchants, auth, system };
+}
+
+export type Services = ReturnType<typeof createServices>;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config } = deps;
+  const services = createServices(deps);
+  const app = Fastify({
+    logger: deps.logger ?? {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers["x-client-secret"]'],
+    },
+    bodyLimit: config.bodyLimitBytes,
+    requestTimeout: config.requestTimeoutMs,
+    trustProxy: config.trustProxy,
+    requestIdLogLabel: 'requestId',
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : uuidv7();
+    },
+    // `/api/...` without a version is the current version, so clients written against the
+    // documented unversioned paths keep working.
+    rewriteUrl: (request) => {
+      const url = request.url ?? '/';
+      return url.startsWith(UNVERSIONED_PREFIX) && !url.startsWith(`${API_PREFIX}/`) && !url.startsWith(OPENAPI_PATH)
+        ? `${API_PREFIX}/${url.slice(UNVERSIONED_PREFIX.length)}`
+        : url;
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addSchema(ErrorEnvelope);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerErrorHandling(app, config.nodeEnv === 'development');
+
+  await app.register(helmet, {
+    // The only HTML we serve is the API explorer at /docs, which needs its own inline styles.
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:', 'validator.swagger.io'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        scriptSrc: ["'self'"],
+      },
+    },
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
+    credentials: !config.corsOrigins.includes('*'),
+    exposedHeaders: ['x-request-id', 'retry-after', 'idempotent-replayed'],
+  });
+  await app.register(rateLimit, {
+    max: config.rateLimitMaxRequests,
+    timeWindow: config.rateLimitWindowMs,
+    errorResponseBuilder: (_request, context) =>
+      tooManyRequests(context.ttl / 1000, `Rate limit of ${context.max} requests per ${context.after} exceeded`),
+  });
+  await app.register(compress, { global: true, threshold: 1024 });
+  await registerOpenApi(app);
+
+  const metrics = createMetrics(deps.database.pool, config.dbPoolMax);
+  registerRequestMetrics(app, metrics);
+  registerGuard(app, {
+    verifyAccessToken: services.auth.verifyAccessToken,
+    authenticateApiCredentials: services.merchants.authenticateApiCredentials,
+  });
+
+  await app.register(operationsRoutes, { system: services.system, metrics, metricsToken: config.metricsToken });
+  await app.register(
+    async (api) => {
+      await api.register(authRoutes, { auth: services.auth });
+      await api.register(merchantRoutes, { merchants: services.merchants });
+      await api.register(auditRoutes, { audit: services.audit });
+      await api.register(systemRoutes, { system: services.system });
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+async function registerOpenApi(app: FastifyInstance): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tijori API',
+        version: VERSION,
+        description:
+          'Self-hostable payments backend. Replies are `{ success, data, message? }`; errors are ' +
+          '`{ success: false, error: { code, message, details? }, requestId }`. Money is in rupees at ' +
+          'the edge and paise inside. `/api/...` is an alias of `/api/v1/...`.',
+      },
+      servers: [{ url: '/' }],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          clientKey: { type: 'apiKey', in: 'header', name: 'X-Client-Key' },
+          clientSecret: { type: 'apiKey', in: 'header', name: 'X-Client-Secret' },
+        },
+      },
+      security: [{ bearerAuth: [] }, { clientKey: [], clientSecret: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type NodeEnv = 'development' | 'test' | 'production';
+const NODE_ENVS: readonly NodeEnv[] = ['development', 'test', 'production'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly nodeEnv: NodeEnv;
+  readonly port: number;
+  readonly host: string;
+  readonly logLevel: LogLevel;
+  /** Unset: an embedded PostgreSQL is started under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly dbPoolMax: number;
+  readonly dbStatementTimeoutMs: number;
+  /** Undefined until `resolveSecrets` fills it in from the environment or `dataDir`. */
+  readonly jwtSecret: string | undefined;
+  readonly encryptionKey: string | undefined;
+  readonly corsOrigins: readonly string[];
+  readonly rateLimitWindowMs: number;
+  readonly rateLimitMaxRequests: number;
+  readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly adminEmail: string | undefined;
+  readonly adminPassword: string | undefined;
+  readonly metricsToken: string | undefined;
+  readonly trustProxy: boolean;
+}
+
+/** A configuration whose secrets are known: what the running application is built with. */
+export type ResolvedConfig = Config & { readonly jwtSecret: string; readonly encryptionKey: string };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('; '));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads `.env` into the environment when present; variables already set win. */
+export function loadDotEnv(file = '.env'): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}
+
+const JWT_SECRET_LENGTH_MIN = 32;
+const ENCRYPTION_KEY_PATTERN = /^[0-9a-fA-F]{64}$/;
+const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:3000', 'http://localhost:5173'];
+
+/**
+ * Parses the environment once into a frozen, typed configuration. Every bad variable is
+ * collected, so an operator fixes them all in one go rather than one restart at a time.
+ */
+export function parseConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const reader = createReader(env, problems);
+
+  const nodeEnv = reader.oneOf('NODE_ENV', NODE_ENVS, 'development');
+  const isProduction = nodeEnv === 'production';
+  const config: Config = {
+    nodeEnv,
+    port: reader.integer('PORT', 5000, { min: 0, max: 65535 }),
+    host: reader.string('HOST', '0.0.0.0'),
+    logLevel: reader.oneOf('LOG_LEVEL', LOG_LEVELS, nodeEnv === 'test' ? 'silent' : 'info'),
+    databaseUrl: reader.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(reader.string('DATA_DIR', './.data')),
+    dbPoolMax: reader.integer('DB_POOL_MAX', 10, { min: 1, max: 500 }),
+    dbStatementTimeoutMs: reader.integer('DB_STATEMENT_TIMEOUT_MS', 15_000, { min: 100, max: 3_600_000 }),
+    jwtSecret: reader.secret('JWT_SECRET', isProduction, (value) =>
+      value.length >= JWT_SECRET_LENGTH_MIN ? null : `at least ${JWT_SECRET_LENGTH_MIN} characters`,
+    ),
+    encryptionKey: reader.secret('ENCRYPTION_KEY', isProduction, (value) =>
+      ENCRYPTION_KEY_PATTERN.test(value) ? null : '64 hex characters (32 bytes)',
+    ),
+    corsOrigins: reader.list('CORS_ORIGINS', nodeEnv === 'development' ? DEVELOPMENT_CORS_ORIGINS : []),
+    rateLimitWindowMs: reader.integer('RATE_LIMIT_WINDOW_MS', 60_000, { min: 1000, max: 86_400_000 }),
+    rateLimitMaxRequests: reader.integer('RATE_LIMIT_MAX_REQUESTS', 600, { min: 1, max: 10_000_000 }),
+    bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 1_048_576, { min: 1024, max: 104_857_600 }),
+    requestTimeoutMs: reader.integer('REQUEST_TIMEOUT_MS', 30_000, { min: 1000, max: 600_000 }),
+    shutdownTimeoutMs: reader.integer('SHUTDOWN_TIMEOUT_MS', 15_000, { min: 100, max: 600_000 }),
+    adminEmail: reader.optional('ADMIN_EMAIL', (value) =>
+      /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value) ? null : 'an email address',
+    ),
+    adminPassword: reader.optional('ADMIN_PASSWORD', (value) =>
+      value.length >= 8 ? null : 'at least 8 characters',
+    ),
+    metricsToken: reader.optional('METRICS_TOKEN', (value) =>
+      value.length >= 16 ? null : 'at least 16 characters',
+    ),
+    trustProxy: reader.boolean('TRUST_PROXY', false),
+  };
+  if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
+    problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+function createReader(env: Env, problems: string[]) {
+  const raw = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+  const fail = <T>(name: string, expected: string, fallback: T): T => {
+    problems.push(`${name}: expected ${expected}, got ${JSON.stringify(env[name])}`);
+    return fallback;
+  };
+  return {
+    string: (name: string, fallback: string) => raw(name) ?? fallback,
+    integer(name: string, fallback: number, range: { min: number; max: number }): number {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      const parsed = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(parsed) || parsed < range.min || parsed > range.max) {
+        return fail(name, `an integer from ${range.min} to ${range.max}`, fallback);
+      }
+      return parsed;
+    },
+    boolean(name: string, fallback: boolean): boolean {
+      const value = raw(name)?.toLowerCase();
+      if (value === undefined) return fallback;
+      if (value === 'true' || value === '1') return true;
+      if (value === 'false' || value === '0') return false;
+      return fail(name, 'true or false', fallback);
+    },
+    oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+      const value = raw(name);
+      if (value === undefined) return fallback;
+      return (allowed as readonly string[]).includes(value)
+        ? (value as T)
+        : fail(name, `one of ${allowed.join(', ')}`, fallback);
+    },
+    url(name: string, protocols: readonly string[]): string | undefined {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      try {
+        if (protocols.includes(new URL(value).protocol)) return value;
+      } catch {
+        // reported below
+      }
+      return fail(name, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, undefined);
+    },
+    list: (name: string, fallback: readonly string[]) =>
+      raw(name)
+        ?.split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '') ?? fallback,
+    optional(name: string, check: (value: string) => string | null): string | undefined {
+      const value = raw(name);
+      if (value === undefined) return undefined;
+      const expected = check(value);
+      return expected === null ? value : fail(name, expected, undefined);
+    },
+    secret(name: string, required: boolean, check: (value: string) => string | null): string | undefined {
+      const value = raw(name);
+      if (value === undefined) {
+        if (required) problems.push(`${name}: required when NODE_ENV=production`);
+        return undefined;
+      }
+      const expected = check(value);
+      // A secret's value is never echoed back into logs.
+      if (expected !== null) problems.push(`${name}: expected ${expected}`);
+      return expected === null ? value : undefined;
+    },
+  };
+}
+
+const SECRETS_FILE = 'secrets.json';
+
+/**
+ * Outside production a missing JWT_SECRET or ENCRYPTION_KEY is generated once and kept in
+ * DATA_DIR, so tokens and encrypted values survive a restart of a development server.
+ */
+export function resolveSecrets(config: Config): ResolvedConfig {
+  if (config.jwtSecret !== undefined && config.encryptionKey !== undefined) {
+    return config as ResolvedConfig;
+  }
+  const file = path.join(config.dataDir, SECRETS_FILE);
+  let stored: { jwtSecret?: string; encryptionKey?: string } = {};
+  if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8'));
+  const secrets = {
+    jwtSecret: stored.jwtSecret ?? randomBytes(48).toString('base64url'),
+    encryptionKey: stored.encryptionKey ?? randomBytes(32).toString('hex'),
+  };
+  if (stored.jwtSecret === undefined || stored.encryptionKey === undefined) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  }
+  return Object.freeze({
+    ...config,
+    jwtSecret: config.jwtSecret ?? secrets.jwtSecret,
+    encryptionKey: config.encryptionKey ?? secrets.encryptionKey,
+  });
+}

@@ -1,0 +1,38 @@
+import type { Kysely } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { migrations } from './migrations/index.ts';
+
+export interface MigrationReport {
+  readonly applied: readonly string[];
+}
+
+/**
+ * Applies pending migrations. Kysely's PostgreSQL adapter holds an advisory lock for the run and
+ * applies the batch in one transaction, so two processes starting at once cannot both migrate and
+ * a failing migration leaves nothing half-applied.
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationReport> {
+  const { error, results } = await createMigrator(db).migrateToLatest();
+  const failed = results?.find((result) => result.status === 'Error');
+  if (error !== undefined) {
+    const where = failed === undefined ? '' : ` in ${failed.migrationName}`;
+    throw new Error(`migration failed${where}: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
+  }
+  return { applied: (results ?? []).map((result) => result.migrationName) };
+}
+
+export async function appliedMigrations(db: Kysely<any>): Promise<string[]> {
+  const all = await createMigrator(db).getMigrations();
+  return all.filter((migration) => migration.executedAt !== undefined).map((migration) => migration.name);
+}
+
+function createMigrator(db: Kysely<any>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'schema_migrations',
+    migrationLockTableName: 'schema_migrations_lock',
+  });
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely/migration';
+import * as identity from './0001_identity.ts';
+
+/**
+ * Migrations in the order they apply. Listed statically (not read from the directory) so the
+ * same list works under tsx, in a build, and in tests. Forward-only: no `down`.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_identity': identity,
+};
