@@ -6,7 +6,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
 import type { ResolvedConfig } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
@@ -17,7 +17,12 @@ import { ErrorEnvelope } from './http/schemas.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { auditRoutes, createAuditService } from './modules/audit/index.ts';
-import { authRoutes, createAccessTokens, createAuthService, type LoginThrottlePolicy } from './modules/auth/index.ts';
+import {
+  authRoutes,
+  createAccessTokens,
+  createAuthService,
+  type LoginThrottlePolicy,
+} from './modules/auth/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
 
@@ -70,7 +75,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     trustProxy: config.trustProxy,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({ requestIdLogLabel: 'requestId' }),
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : uuidv7();
@@ -79,11 +84,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // documented unversioned paths keep working.
     rewriteUrl: (request) => {
       const url = request.url ?? '/';
-      return url.startsWith(UNVERSIONED_PREFIX) && !url.startsWith(`${API_PREFIX}/`) && !url.startsWith(OPENAPI_PATH)
+      return url.startsWith(UNVERSIONED_PREFIX) &&
+        !url.startsWith(`${API_PREFIX}/`) &&
+        !url.startsWith(OPENAPI_PATH)
         ? `${API_PREFIX}/${url.slice(UNVERSIONED_PREFIX.length)}`
         : url;
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorEnvelope);
@@ -112,7 +121,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     max: config.rateLimitMaxRequests,
     timeWindow: config.rateLimitWindowMs,
     errorResponseBuilder: (_request, context) =>
-      tooManyRequests(context.ttl / 1000, `Rate limit of ${context.max} requests per ${context.after} exceeded`),
+      tooManyRequests(
+        context.ttl / 1000,
+        `Rate limit of ${context.max} requests per ${context.after} exceeded`,
+      ),
   });
   await app.register(compress, { global: true, threshold: 1024 });
   await registerOpenApi(app);
@@ -124,7 +136,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     authenticateApiCredentials: services.merchants.authenticateApiCredentials,
   });
 
-  await app.register(operationsRoutes, { system: services.system, metrics, metricsToken: config.metricsToken });
+  await app.register(operationsRoutes, {
+    system: services.system,
+    metrics,
+    metricsToken: config.metricsToken,
+  });
   await app.register(
     async (api) => {
       await api.register(authRoutes, { auth: services.auth });

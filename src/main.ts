@@ -1,8 +1,7 @@
-import { buildApp } from './app.ts';
+import { buildApp, createServices } from './app.ts';
 import { ConfigError, loadDotEnv, parseConfig, resolveSecrets } from './config.ts';
 import { openDatabase } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createServices } from './app.ts';
 
 async function main(): Promise<void> {
   loadDotEnv();
@@ -63,6 +62,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`Tijori failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `Tijori failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

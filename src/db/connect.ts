@@ -18,7 +18,10 @@ export async function openDatabase(
 ): Promise<OpenDatabase> {
   const embedded =
     config.databaseUrl === undefined
-      ? await startEmbeddedPostgres({ dataDir: path.join(config.dataDir, 'postgres'), onLog: (line) => log.debug(line) })
+      ? await startEmbeddedPostgres({
+          dataDir: path.join(config.dataDir, 'postgres'),
+          onLog: (line) => log.debug(line),
+        })
       : null;
   if (embedded !== null) {
     log.info(`embedded PostgreSQL on 127.0.0.1:${embedded.port} (${embedded.owned ? 'started' : 'reused'})`);

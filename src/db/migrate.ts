@@ -2,6 +2,9 @@ import type { Kysely } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import { migrations } from './migrations/index.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema they are creating, not the typed one.
+type AnyDb = Kysely<any>;
+
 export interface MigrationReport {
   readonly applied: readonly string[];
 }
@@ -11,7 +14,7 @@ export interface MigrationReport {
  * applies the batch in one transaction, so two processes starting at once cannot both migrate and
  * a failing migration leaves nothing half-applied.
  */
-export async function migrateToLatest(db: Kysely<any>): Promise<MigrationReport> {
+export async function migrateToLatest(db: AnyDb): Promise<MigrationReport> {
   const { error, results } = await createMigrator(db).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error !== undefined) {
@@ -23,12 +26,12 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationReport>
   return { applied: (results ?? []).map((result) => result.migrationName) };
 }
 
-export async function appliedMigrations(db: Kysely<any>): Promise<string[]> {
+export async function appliedMigrations(db: AnyDb): Promise<string[]> {
   const all = await createMigrator(db).getMigrations();
   return all.filter((migration) => migration.executedAt !== undefined).map((migration) => migration.name);
 }
 
-function createMigrator(db: Kysely<any>): Migrator {
+function createMigrator(db: AnyDb): Migrator {
   return new Migrator({
     db,
     provider: { getMigrations: async () => migrations },

@@ -10,11 +10,19 @@ interface ErrorBody {
 
 /** Fastify's own 4xx errors (raised before our handlers run), mapped to our stable codes. */
 const FRAMEWORK_ERRORS: Record<string, { statusCode: number; code: string; message?: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { statusCode: 413, code: 'PAYLOAD_TOO_LARGE', message: 'Request body is too large' },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    statusCode: 413,
+    code: 'PAYLOAD_TOO_LARGE',
+    message: 'Request body is too large',
+  },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { statusCode: 400, code: 'BAD_REQUEST' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { statusCode: 400, code: 'MALFORMED_JSON', message: 'Request body is empty' },
-  FST_ERR_CTP_INVALID_JSON_BODY: { statusCode: 400, code: 'MALFORMED_JSON', message: 'Request body is not valid JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    statusCode: 400,
+    code: 'MALFORMED_JSON',
+    message: 'Request body is not valid JSON',
+  },
   FST_ERR_BAD_URL: { statusCode: 400, code: 'BAD_REQUEST', message: 'Malformed URL' },
   FST_ERR_ASYNC_CONSTRAINT: { statusCode: 400, code: 'BAD_REQUEST' },
 };
@@ -66,7 +74,11 @@ function fieldProblems(error: FastifyError): FieldProblem[] {
 export function sendError(request: FastifyRequest, reply: FastifyReply, body: ErrorBody): FastifyReply {
   return reply.status(body.statusCode).send({
     success: false,
-    error: { code: body.code, message: body.message, ...(body.details === undefined ? {} : { details: body.details }) },
+    error: {
+      code: body.code,
+      message: body.message,
+      ...(body.details === undefined ? {} : { details: body.details }),
+    },
     requestId: request.id,
   });
 }

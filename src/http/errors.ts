@@ -35,6 +35,12 @@ export const conflict = (code: string, message: string, details?: unknown) =>
 export const unprocessable = (code: string, message: string, details?: unknown) =>
   new AppError(422, code, message, details);
 export const tooManyRequests = (retryAfterSec: number, message: string, code = 'RATE_LIMITED') =>
-  new AppError(429, code, message, { retryAfterSec }, { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSec))) });
+  new AppError(
+    429,
+    code,
+    message,
+    { retryAfterSec },
+    { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSec))) },
+  );
 export const serviceUnavailable = (message: string, code = 'SERVICE_UNAVAILABLE') =>
   new AppError(503, code, message);

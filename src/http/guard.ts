@@ -37,7 +37,10 @@ export function registerGuard(app: FastifyInstance, authenticators: Authenticato
   });
 }
 
-async function authenticate(request: FastifyRequest, authenticators: Authenticators): Promise<Principal | null> {
+async function authenticate(
+  request: FastifyRequest,
+  authenticators: Authenticators,
+): Promise<Principal | null> {
   const authorization = request.headers.authorization;
   if (authorization !== undefined) {
     const [scheme, token] = authorization.split(' ');

@@ -34,7 +34,10 @@ export const IdParams = Type.Object({ id: Uuid });
 export const DateTime = Type.Unsafe<Date | string>({ type: 'string', format: 'date-time' });
 
 /** A closed set of strings, typed as their union and documented as an enum. */
-export function StringEnum<const T extends string>(values: readonly T[], options: { description?: string } = {}) {
+export function StringEnum<const T extends string>(
+  values: readonly T[],
+  options: { description?: string } = {},
+) {
   return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
 }
 

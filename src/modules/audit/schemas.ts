@@ -28,4 +28,6 @@ export const AuditLogQuery = Type.Object(
   { additionalProperties: false },
 );
 
-export const AuditLogList = Ok(Type.Object({ auditLogs: Type.Array(AuditLogSchema), pagination: Pagination }));
+export const AuditLogList = Ok(
+  Type.Object({ auditLogs: Type.Array(AuditLogSchema), pagination: Pagination }),
+);

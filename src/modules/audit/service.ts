@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { AuditLog } from '../../db/types.ts';
-import type { RequestContext } from '../../http/request-context.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
+import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import { type AuditFilter, findAuditRows, insertAuditRow } from './repo.ts';

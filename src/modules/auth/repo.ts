@@ -37,7 +37,12 @@ export async function updateUser(
   id: string,
   patch: Partial<{ role: Role; isActive: boolean; isVerified: boolean; lastLoginAt: Date; updatedAt: Date }>,
 ): Promise<UserRow | undefined> {
-  return executor.updateTable('users').set(patch).where('id', '=', id).returning(USER_COLUMNS).executeTakeFirst();
+  return executor
+    .updateTable('users')
+    .set(patch)
+    .where('id', '=', id)
+    .returning(USER_COLUMNS)
+    .executeTakeFirst();
 }
 
 export async function findUsers(
@@ -52,7 +57,13 @@ export async function findUsers(
     query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('email', 'ilike', pattern)]));
   }
   const [rows, count] = await Promise.all([
-    query.select(USER_COLUMNS).orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
+    query
+      .select(USER_COLUMNS)
+      .orderBy('createdAt', 'desc')
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute(),
     query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   return { rows, totalRecords: Number(count.count) };
@@ -75,7 +86,10 @@ export async function insertRefreshToken(
 }
 
 /** Locks the token row: two refreshes with one token are decided one after the other. */
-export async function lockRefreshToken(executor: Executor, tokenHash: string): Promise<RefreshTokenRow | undefined> {
+export async function lockRefreshToken(
+  executor: Executor,
+  tokenHash: string,
+): Promise<RefreshTokenRow | undefined> {
   return executor
     .selectFrom('refreshTokens')
     .select(['id', 'familyId', 'userId', 'expiresAt', 'usedAt', 'revokedAt'])
@@ -89,7 +103,12 @@ export async function markRefreshTokenUsed(executor: Executor, id: string, at: D
 }
 
 /** Revokes every live token of a family; returns how many were live. */
-export async function revokeFamily(executor: Executor, familyId: string, at: Date, reason: string): Promise<number> {
+export async function revokeFamily(
+  executor: Executor,
+  familyId: string,
+  at: Date,
+  reason: string,
+): Promise<number> {
   const result = await executor
     .updateTable('refreshTokens')
     .set({ revokedAt: at, revokedReason: reason })
@@ -99,7 +118,12 @@ export async function revokeFamily(executor: Executor, familyId: string, at: Dat
   return Number(result.numUpdatedRows);
 }
 
-export async function revokeAllForUser(executor: Executor, userId: string, at: Date, reason: string): Promise<void> {
+export async function revokeAllForUser(
+  executor: Executor,
+  userId: string,
+  at: Date,
+  reason: string,
+): Promise<void> {
   await executor
     .updateTable('refreshTokens')
     .set({ revokedAt: at, revokedReason: reason })

@@ -107,7 +107,12 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
     '/admin/users',
     {
       config: { access: ['admin'] },
-      schema: { tags: ['admin'], summary: 'List users', querystring: UserListQuery, response: replies({ 200: UserListReply }) },
+      schema: {
+        tags: ['admin'],
+        summary: 'List users',
+        querystring: UserListQuery,
+        response: replies({ 200: UserListReply }),
+      },
     },
     async (request) => {
       const { role, search } = request.query;

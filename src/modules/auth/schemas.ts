@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { ROLES } from '../../db/types.ts';
-import { DateTime, Ok, StringEnum, Pagination, PaginationQuery, Uuid } from '../../http/schemas.ts';
+import { DateTime, Ok, Pagination, PaginationQuery, StringEnum, Uuid } from '../../http/schemas.ts';
 import { CredentialsSchema, PHONE_PATTERN } from '../merchants/schemas.ts';
 
 export const RoleSchema = StringEnum(ROLES);
@@ -54,7 +54,9 @@ export const SessionReply = Ok(Type.Object(SessionData));
 export const RegisterReply = Ok(
   Type.Object({
     ...SessionData,
-    credentials: Type.Optional(Type.Intersect([CredentialsSchema], { description: 'Merchants only, shown once' })),
+    credentials: Type.Optional(
+      Type.Intersect([CredentialsSchema], { description: 'Merchants only, shown once' }),
+    ),
   }),
 );
 export const LogoutReply = Ok(Type.Object({ revoked: Type.Boolean() }));
@@ -68,7 +70,9 @@ export const UserListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-export const UserListReply = Ok(Type.Object({ users: Type.Array(Type.Omit(UserSchema, ['merchantId'])), pagination: Pagination }));
+export const UserListReply = Ok(
+  Type.Object({ users: Type.Array(Type.Omit(UserSchema, ['merchantId'])), pagination: Pagination }),
+);
 export const UserPatchBody = Type.Object(
   {
     role: Type.Optional(RoleSchema),

@@ -1,6 +1,14 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { Role } from '../../db/types.ts';
-import { AppError, conflict, forbidden, notFound, tooManyRequests, unauthorized, unprocessable } from '../../http/errors.ts';
+import {
+  type AppError,
+  conflict,
+  forbidden,
+  notFound,
+  tooManyRequests,
+  unauthorized,
+  unprocessable,
+} from '../../http/errors.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import { type RequestContext, systemContext } from '../../http/request-context.ts';
@@ -68,7 +76,11 @@ export function createAuthService(deps: AuthDeps) {
   const { db, clock, audit, merchants, accessTokens } = deps;
   const throttle = deps.throttle ?? DEFAULT_LOGIN_THROTTLE;
 
-  async function startSession(trx: Executor, user: PublicUser, familyId: string = uuidv7()): Promise<Session> {
+  async function startSession(
+    trx: Executor,
+    user: PublicUser,
+    familyId: string = uuidv7(),
+  ): Promise<Session> {
     const now = clock.now();
     const refresh = newRefreshToken();
     await repo.insertRefreshToken(trx, {
@@ -79,7 +91,11 @@ export function createAuthService(deps: AuthDeps) {
       expiresAt: new Date(now.getTime() + REFRESH_TOKEN_TTL_MS),
       createdAt: now,
     });
-    const accessToken = await accessTokens.sign({ userId: user.id, role: user.role, merchantId: user.merchantId });
+    const accessToken = await accessTokens.sign({
+      userId: user.id,
+      role: user.role,
+      merchantId: user.merchantId,
+    });
     return { user, accessToken, refreshToken: refresh.token };
   }
 
@@ -101,7 +117,12 @@ export function createAuthService(deps: AuthDeps) {
     }
   }
 
-  async function recordFailedLogin(email: string, reason: string, userId: string | null, context: RequestContext) {
+  async function recordFailedLogin(
+    email: string,
+    reason: string,
+    userId: string | null,
+    context: RequestContext,
+  ) {
     const now = clock.now();
     const [account] = await db.transaction().execute(async (trx) => {
       const [accountRow, addressRow] = await Promise.all(
@@ -122,12 +143,18 @@ export function createAuthService(deps: AuthDeps) {
       return [accountRow, addressRow];
     });
     const failures = account?.failureCount ?? 1;
-    const delayMs = Math.min(throttle.delayMaxMs, Math.max(0, failures - FAILURES_BEFORE_DELAY) * throttle.delayStepMs);
+    const delayMs = Math.min(
+      throttle.delayMaxMs,
+      Math.max(0, failures - FAILURES_BEFORE_DELAY) * throttle.delayStepMs,
+    );
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
 
   return {
-    async register(input: RegisterInput, context: RequestContext): Promise<Session & { credentials?: ApiCredentials }> {
+    async register(
+      input: RegisterInput,
+      context: RequestContext,
+    ): Promise<Session & { credentials?: ApiCredentials }> {
       const role = input.role ?? 'user';
       if (!SELF_REGISTRATION_ROLES.includes(role)) {
         throw forbidden(`Self-registration as ${role} is not allowed`, 'ROLE_NOT_ALLOWED');
@@ -166,7 +193,8 @@ export function createAuthService(deps: AuthDeps) {
           return created === undefined ? session : { ...session, credentials: created.credentials };
         });
       } catch (error) {
-        if (isUniqueViolation(error)) throw conflict('EMAIL_TAKEN', 'An account with this email already exists');
+        if (isUniqueViolation(error))
+          throw conflict('EMAIL_TAKEN', 'An account with this email already exists');
         throw error;
       }
     },
@@ -176,9 +204,16 @@ export function createAuthService(deps: AuthDeps) {
       await refuseWhileLocked(email, context.ip);
       const user = await repo.findUserForLogin(db, email);
       const passwordMatches =
-        user === undefined ? await verifyDecoy(input.password) : await verifyPassword(user.passwordHash, input.password);
+        user === undefined
+          ? await verifyDecoy(input.password)
+          : await verifyPassword(user.passwordHash, input.password);
       if (user === undefined || !passwordMatches) {
-        await recordFailedLogin(email, user === undefined ? 'unknown_email' : 'wrong_password', user?.id ?? null, context);
+        await recordFailedLogin(
+          email,
+          user === undefined ? 'unknown_email' : 'wrong_password',
+          user?.id ?? null,
+          context,
+        );
         throw unauthorized('Email or password is incorrect', 'INVALID_CREDENTIALS');
       }
       if (!user.isActive) {
@@ -211,7 +246,8 @@ export function createAuthService(deps: AuthDeps) {
       const outcome = await db.transaction().execute(async (trx) => {
         const now = clock.now();
         const token = await repo.lockRefreshToken(trx, refreshTokenHash(refreshToken));
-        if (token === undefined) return { error: unauthorized('Refresh token is not valid', 'INVALID_REFRESH_TOKEN') };
+        if (token === undefined)
+          return { error: unauthorized('Refresh token is not valid', 'INVALID_REFRESH_TOKEN') };
         if (token.revokedAt !== null) {
           return { error: unauthorized('Refresh token has been revoked', 'REFRESH_TOKEN_REVOKED') };
         }
@@ -225,7 +261,10 @@ export function createAuthService(deps: AuthDeps) {
           });
           // Committed on purpose: the revocation must stand although this request fails.
           return {
-            error: unauthorized('Refresh token was already used; all sessions from it are revoked', 'REFRESH_TOKEN_REUSED'),
+            error: unauthorized(
+              'Refresh token was already used; all sessions from it are revoked',
+              'REFRESH_TOKEN_REUSED',
+            ),
           };
         }
         if (token.expiresAt.getTime() <= now.getTime()) {
@@ -268,7 +307,10 @@ export function createAuthService(deps: AuthDeps) {
 
     verifyAccessToken: (token: string) => accessTokens.verify(token),
 
-    async listUsers(filter: { role?: Role; search?: string }, page: PageRequest): Promise<{ users: repo.UserRow[]; pagination: PageInfo }> {
+    async listUsers(
+      filter: { role?: Role; search?: string },
+      page: PageRequest,
+    ): Promise<{ users: repo.UserRow[]; pagination: PageInfo }> {
       const { rows, totalRecords } = await repo.findUsers(db, filter, page);
       return { users: rows, pagination: pageInfo(page, rows.length, totalRecords) };
     },
@@ -281,13 +323,23 @@ export function createAuthService(deps: AuthDeps) {
       context: RequestContext,
     ): Promise<PublicUser> {
       if (userId === principal.userId && (patch.role !== undefined || patch.isActive === false)) {
-        throw unprocessable('SELF_CHANGE_REFUSED', 'Admins cannot change their own role or disable themselves');
+        throw unprocessable(
+          'SELF_CHANGE_REFUSED',
+          'Admins cannot change their own role or disable themselves',
+        );
       }
       return db.transaction().execute(async (trx) => {
         const before = await repo.findUserById(trx, userId);
         if (before === undefined) throw notFound('User');
-        if (patch.role !== undefined && patch.role !== before.role && (before.role === 'merchant' || patch.role === 'merchant')) {
-          throw unprocessable('ROLE_CHANGE_REFUSED', 'A merchant account cannot change role; create a new account');
+        if (
+          patch.role !== undefined &&
+          patch.role !== before.role &&
+          (before.role === 'merchant' || patch.role === 'merchant')
+        ) {
+          throw unprocessable(
+            'ROLE_CHANGE_REFUSED',
+            'A merchant account cannot change role; create a new account',
+          );
         }
         const now = clock.now();
         const after = (await repo.updateUser(trx, userId, { ...patch, updatedAt: now }))!;
@@ -307,7 +359,9 @@ export function createAuthService(deps: AuthDeps) {
             action: 'user.status_changed',
             targetType: 'user',
             targetId: userId,
-            details: Object.fromEntries(statusChanged.map((field) => [field, { from: before[field], to: after[field] }])),
+            details: Object.fromEntries(
+              statusChanged.map((field) => [field, { from: before[field], to: after[field] }]),
+            ),
           });
         }
         if (patch.isActive === false) await repo.revokeAllForUser(trx, userId, now, 'account_disabled');

@@ -41,11 +41,13 @@ export function createAccessTokens(deps: { secret: string; clock: Clock }) {
           currentDate: deps.clock.now(),
         });
         const role = payload.role as Role;
-        if (typeof payload.sub !== 'string' || !ROLES.includes(role)) throw unauthorized('Malformed access token', 'INVALID_TOKEN');
+        if (typeof payload.sub !== 'string' || !ROLES.includes(role))
+          throw unauthorized('Malformed access token', 'INVALID_TOKEN');
         const merchantId = typeof payload.mid === 'string' ? payload.mid : null;
         return { userId: payload.sub, role, merchantId, via: 'jwt' };
       } catch (error) {
-        if (error instanceof joseErrors.JWTExpired) throw unauthorized('Access token has expired', 'TOKEN_EXPIRED');
+        if (error instanceof joseErrors.JWTExpired)
+          throw unauthorized('Access token has expired', 'TOKEN_EXPIRED');
         throw unauthorized('Access token is not valid', 'INVALID_TOKEN');
       }
     },

@@ -1,2 +1,7 @@
 export { merchantRoutes } from './routes.ts';
-export { type ApiCredentials, createMerchantService, type MerchantProfile, type MerchantService } from './service.ts';
+export {
+  type ApiCredentials,
+  createMerchantService,
+  type MerchantProfile,
+  type MerchantService,
+} from './service.ts';

@@ -33,8 +33,15 @@ export async function findMerchantById(executor: Executor, id: string): Promise<
   return executor.selectFrom('merchants').select(MERCHANT_COLUMNS).where('id', '=', id).executeTakeFirst();
 }
 
-export async function findMerchantByUserId(executor: Executor, userId: string): Promise<MerchantRow | undefined> {
-  return executor.selectFrom('merchants').select(MERCHANT_COLUMNS).where('userId', '=', userId).executeTakeFirst();
+export async function findMerchantByUserId(
+  executor: Executor,
+  userId: string,
+): Promise<MerchantRow | undefined> {
+  return executor
+    .selectFrom('merchants')
+    .select(MERCHANT_COLUMNS)
+    .where('userId', '=', userId)
+    .executeTakeFirst();
 }
 
 export async function updateMerchant(
@@ -121,7 +128,13 @@ export async function findMerchants(
     );
   }
   const [rows, count] = await Promise.all([
-    query.select(MERCHANT_COLUMNS).orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(page.limit).offset(page.offset).execute(),
+    query
+      .select(MERCHANT_COLUMNS)
+      .orderBy('createdAt', 'desc')
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute(),
     query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   return { rows, totalRecords: Number(count.count) };

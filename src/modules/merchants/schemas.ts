@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { MERCHANT_STATUSES } from '../../db/types.ts';
-import { DateTime, Ok, StringEnum, Pagination, PaginationQuery, Uuid } from '../../http/schemas.ts';
+import { DateTime, Ok, Pagination, PaginationQuery, StringEnum, Uuid } from '../../http/schemas.ts';
 
 export const VPA_PATTERN = '^[a-zA-Z0-9.\\-_]{2,256}@[a-zA-Z][a-zA-Z0-9.\\-_]{2,64}$';
 export const PHONE_PATTERN = '^\\+?[0-9]{10,15}$';
@@ -59,4 +59,6 @@ export const UsageReply = Ok(
     totalRequests: Type.Integer(),
   }),
 );
-export const MerchantListReply = Ok(Type.Object({ merchants: Type.Array(MerchantSchema), pagination: Pagination }));
+export const MerchantListReply = Ok(
+  Type.Object({ merchants: Type.Array(MerchantSchema), pagination: Pagination }),
+);

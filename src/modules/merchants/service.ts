@@ -35,7 +35,11 @@ export function createMerchantService(deps: { db: Db; clock: Clock; audit: Audit
   const { db, clock, audit } = deps;
 
   /** Tenant check: a merchant sees only itself; anyone else's merchant is "not found". */
-  async function loadVisible(executor: Executor, principal: Principal, merchantId: string): Promise<MerchantProfile> {
+  async function loadVisible(
+    executor: Executor,
+    principal: Principal,
+    merchantId: string,
+  ): Promise<MerchantProfile> {
     const merchant = await repo.findMerchantById(executor, merchantId);
     if (merchant === undefined || (principal.role !== 'admin' && principal.merchantId !== merchant.id)) {
       throw notFound('Merchant');
@@ -132,7 +136,10 @@ export function createMerchantService(deps: { db: Db; clock: Clock; audit: Audit
     },
 
     /** Requests made with the merchant's API credentials, per UTC day, oldest first. */
-    async usage(principal: Principal, range: { days?: number }): Promise<{ day: string; requests: number }[]> {
+    async usage(
+      principal: Principal,
+      range: { days?: number },
+    ): Promise<{ day: string; requests: number }[]> {
       if (principal.merchantId === null) throw notFound('Merchant');
       const days = Math.min(range.days ?? USAGE_DAYS_DEFAULT, USAGE_DAYS_MAX);
       const today = clock.now();

@@ -42,7 +42,8 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       if (metricsToken !== undefined) {
         const presented = request.headers.authorization?.replace(/^Bearer /i, '') ?? '';
-        if (!constantTimeEqual(presented, metricsToken)) throw unauthorized('Metrics token required', 'INVALID_TOKEN');
+        if (!constantTimeEqual(presented, metricsToken))
+          throw unauthorized('Metrics token required', 'INVALID_TOKEN');
       }
       return reply.header('content-type', metrics.contentType).send(await metrics.metrics());
     },

@@ -34,7 +34,12 @@ export const StatusReply = Ok(
       serverVersion: Type.Union([Type.String(), Type.Null()]),
       reason: Type.Optional(Type.String()),
     }),
-    pool: Type.Object({ total: Type.Integer(), idle: Type.Integer(), waiting: Type.Integer(), max: Type.Integer() }),
+    pool: Type.Object({
+      total: Type.Integer(),
+      idle: Type.Integer(),
+      waiting: Type.Integer(),
+      max: Type.Integer(),
+    }),
     migrations: Type.Object({ applied: Type.Array(Type.String()), pending: Type.Array(Type.String()) }),
     process: Type.Object({
       pid: Type.Integer(),

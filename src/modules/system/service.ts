@@ -22,7 +22,10 @@ export function createSystemService(deps: SystemDeps) {
       await Promise.race([
         sql`SELECT 1`.execute(deps.db),
         new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_QUERY_TIMEOUT_MS} ms`)), HEALTH_QUERY_TIMEOUT_MS);
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${HEALTH_QUERY_TIMEOUT_MS} ms`)),
+            HEALTH_QUERY_TIMEOUT_MS,
+          );
         }),
       ]);
       return { ok: true, latencyMs: Math.round((performance.now() - startedAt) * 100) / 100 };
@@ -37,7 +40,12 @@ export function createSystemService(deps: SystemDeps) {
     const memory = process.memoryUsage();
     const cpu = process.cpuUsage();
     return {
-      memoryUsage: { rss: memory.rss, heapTotal: memory.heapTotal, heapUsed: memory.heapUsed, external: memory.external },
+      memoryUsage: {
+        rss: memory.rss,
+        heapTotal: memory.heapTotal,
+        heapUsed: memory.heapUsed,
+        external: memory.external,
+      },
       cpuUsage: { user: cpu.user, system: cpu.system },
     };
   }
@@ -61,7 +69,7 @@ export function createSystemService(deps: SystemDeps) {
       const database = await pingDatabase();
       const applied = database.ok ? await appliedMigrations(deps.db) : [];
       const serverVersion = database.ok
-        ? (await sql<{ version: string }>`SHOW server_version`.execute(deps.db)).rows[0]?.version ?? null
+        ? ((await sql<{ version: string }>`SHOW server_version`.execute(deps.db)).rows[0]?.version ?? null)
         : null;
       return {
         version: deps.version,
