@@ -117,14 +117,15 @@ export function createAuthService(deps: AuthDeps) {
     }
   }
 
+  /** Counts a failed login; answers whether its account or address was already past its limit. */
   async function recordFailedLogin(
     email: string,
     reason: string,
     userId: string | null,
     context: RequestContext,
-  ) {
+  ): Promise<boolean> {
     const now = clock.now();
-    const [account] = await db.transaction().execute(async (trx) => {
+    const [account, address] = await db.transaction().execute(async (trx) => {
       const [accountRow, addressRow] = await Promise.all(
         throttleKeys(email, context.ip).map((key) =>
           repo.recordFailure(trx, key, now, {
@@ -148,6 +149,9 @@ export function createAuthService(deps: AuthDeps) {
       Math.max(0, failures - FAILURES_BEFORE_DELAY) * throttle.delayStepMs,
     );
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    return (
+      failures > throttle.accountFailuresMax || (address?.failureCount ?? 0) > throttle.addressFailuresMax
+    );
   }
 
   return {
@@ -208,14 +212,19 @@ export function createAuthService(deps: AuthDeps) {
           ? await verifyDecoy(input.password)
           : await verifyPassword(user.passwordHash, input.password);
       if (user === undefined || !passwordMatches) {
-        await recordFailedLogin(
+        const pastLimit = await recordFailedLogin(
           email,
           user === undefined ? 'unknown_email' : 'wrong_password',
           user?.id ?? null,
           context,
         );
+        // Parallel guesses all pass the check above before any of them is counted. Those counted
+        // past the limit answer as locked, so a burst gets no more verdicts than the limit allows...
+        if (pastLimit) await refuseWhileLocked(email, context.ip);
         throw unauthorized('Email or password is incorrect', 'INVALID_CREDENTIALS');
       }
+      // ...and a right guess in such a burst gets no session once the burst has locked the account.
+      await refuseWhileLocked(email, context.ip);
       if (!user.isActive) {
         await audit.record(db, context, {
           action: 'auth.login_failed',
