@@ -87,11 +87,15 @@ export function parseConfig(env: Env = process.env): Config {
     adminEmail: reader.optional('ADMIN_EMAIL', (value) =>
       /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value) ? null : 'an email address',
     ),
-    adminPassword: reader.optional('ADMIN_PASSWORD', (value) =>
-      value.length >= 8 ? null : 'at least 8 characters',
+    adminPassword: reader.optional(
+      'ADMIN_PASSWORD',
+      (value) => (value.length >= 8 ? null : 'at least 8 characters'),
+      { secret: true },
     ),
-    metricsToken: reader.optional('METRICS_TOKEN', (value) =>
-      value.length >= 16 ? null : 'at least 16 characters',
+    metricsToken: reader.optional(
+      'METRICS_TOKEN',
+      (value) => (value.length >= 16 ? null : 'at least 16 characters'),
+      { secret: true },
     ),
     trustProxy: reader.boolean('TRUST_PROXY', false),
   };
@@ -107,8 +111,14 @@ function createReader(env: Env, problems: string[]) {
     const value = env[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
   };
-  const fail = <T>(name: string, expected: string, fallback: T): T => {
-    problems.push(`${name}: expected ${expected}, got ${JSON.stringify(env[name])}`);
+  /** `shown`: what to echo of the bad value; null for a secret, which never reaches a log. */
+  const fail = <T>(
+    name: string,
+    expected: string,
+    fallback: T,
+    shown: string | null = env[name] ?? '',
+  ): T => {
+    problems.push(`${name}: expected ${expected}${shown === null ? '' : `, got ${JSON.stringify(shown)}`}`);
     return fallback;
   };
   return {
@@ -139,23 +149,36 @@ function createReader(env: Env, problems: string[]) {
     url(name: string, protocols: readonly string[]): string | undefined {
       const value = raw(name);
       if (value === undefined) return undefined;
+      // Only the scheme is echoed: the rest of a connection string may hold a password.
+      let shown: string | null = null;
       try {
-        if (protocols.includes(new URL(value).protocol)) return value;
+        const url = new URL(value);
+        if (protocols.includes(url.protocol)) return value;
+        shown = url.protocol;
       } catch {
         // reported below
       }
-      return fail(name, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`, undefined);
+      return fail(
+        name,
+        `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+        undefined,
+        shown,
+      );
     },
     list: (name: string, fallback: readonly string[]) =>
       raw(name)
         ?.split(',')
         .map((item) => item.trim())
         .filter((item) => item !== '') ?? fallback,
-    optional(name: string, check: (value: string) => string | null): string | undefined {
+    optional(
+      name: string,
+      check: (value: string) => string | null,
+      { secret = false }: { secret?: boolean } = {},
+    ): string | undefined {
       const value = raw(name);
       if (value === undefined) return undefined;
       const expected = check(value);
-      return expected === null ? value : fail(name, expected, undefined);
+      return expected === null ? value : fail(name, expected, undefined, secret ? null : value);
     },
     secret(name: string, required: boolean, check: (value: string) => string | null): string | undefined {
       const value = raw(name);

@@ -14,18 +14,35 @@ const PROTECTED_PREFIX = '/api';
 /**
  * Authentication and role checks for every route, driven by the route's `config.access`.
  * Tenant checks (a merchant reading only its own rows) belong to the services, which answer 404.
+ * Register it before the routes it protects.
  */
 export function registerGuard(app: FastifyInstance, authenticators: Authenticators): void {
   app.decorateRequest('principal', null);
+  const guarded = new Set<string>();
 
   app.addHook('onRoute', (route) => {
     const access = (route.config as { access?: Access } | undefined)?.access;
     if (access === undefined && route.url.startsWith(PROTECTED_PREFIX) && route.url !== '/api/openapi.json') {
       throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
     }
+    if (access === undefined || access === 'public') return;
+    // A route-level hook placed after those already attached (the rate limiter's), so a caller
+    // over its limit is refused before its credentials are checked, and failed attempts count.
+    const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
+    route.onRequest = [...existing, guard];
+    for (const method of [route.method].flat()) guarded.add(`${method} ${route.url}`);
   });
 
+  // A route registered before this guard never saw the hook above: refuse it rather than serve it open.
   app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public') return;
+    if (!guarded.has(`${request.method} ${request.routeOptions.url}`)) {
+      throw new Error(`route ${request.method} ${request.routeOptions.url} was registered before the guard`);
+    }
+  });
+
+  async function guard(request: FastifyRequest): Promise<void> {
     const access = request.routeOptions.config.access;
     if (access === undefined || access === 'public') return;
     const principal = await authenticate(request, authenticators);
@@ -34,7 +51,7 @@ export function registerGuard(app: FastifyInstance, authenticators: Authenticato
     if (access !== 'authenticated' && !access.includes(principal.role)) {
       throw forbidden(`This route is for ${access.join(' or ')} callers`);
     }
-  });
+  }
 }
 
 async function authenticate(

@@ -41,7 +41,8 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<{
     },
     async (request, reply) => {
       if (metricsToken !== undefined) {
-        const presented = request.headers.authorization?.replace(/^Bearer /i, '') ?? '';
+        // Only "Bearer <token>": a bare token (no scheme) is refused like a wrong one.
+        const presented = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
         if (!constantTimeEqual(presented, metricsToken))
           throw unauthorized('Metrics token required', 'INVALID_TOKEN');
       }

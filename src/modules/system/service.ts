@@ -68,9 +68,7 @@ export function createSystemService(deps: SystemDeps) {
     async status() {
       const database = await pingDatabase();
       const applied = database.ok ? await appliedMigrations(deps.db) : [];
-      const serverVersion = database.ok
-        ? ((await sql<{ version: string }>`SHOW server_version`.execute(deps.db)).rows[0]?.version ?? null)
-        : null;
+      const serverVersion = database.ok ? await serverVersionOf(deps.db) : null;
       return {
         version: deps.version,
         environment: deps.environment,
@@ -99,6 +97,15 @@ export function createSystemService(deps: SystemDeps) {
       };
     },
   };
+}
+
+async function serverVersionOf(db: Db): Promise<string | null> {
+  // Aliased: `SHOW server_version` answers in a `server_version` column, which the camel-case plugin
+  // would rename to `serverVersion`.
+  const { rows } = await sql<{
+    version: string;
+  }>`SELECT current_setting('server_version') AS version`.execute(db);
+  return rows[0]?.version ?? null;
 }
 
 export type SystemService = ReturnType<typeof createSystemService>;
