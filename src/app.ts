@@ -14,6 +14,7 @@ import { tooManyRequests } from './http/errors.ts';
 import { registerGuard } from './http/guard.ts';
 import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
 import { ErrorEnvelope } from './http/schemas.ts';
+import { registerValidation } from './http/validation.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { auditRoutes, createAuditService } from './modules/audit/index.ts';
@@ -90,12 +91,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         ? `${API_PREFIX}/${url.slice(UNVERSIONED_PREFIX.length)}`
         : url;
     },
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorEnvelope);
+  registerValidation(app);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   app.addHook('onSend', async (request, reply) => {

@@ -107,6 +107,18 @@ describe('error envelope', () => {
     expect(extra.json().error.details).toContainEqual(expect.objectContaining({ field: 'isAdmin' }));
   });
 
+  it('does not coerce JSON body values to the schema type, while query strings are coerced', async () => {
+    const api = client(testApp.app);
+    const numeric = await api.post('/api/v1/auth/login', { email: 'a@example.test', password: 42 });
+    expectError(numeric, 400, 'VALIDATION_FAILED');
+    expect(numeric.json().error.details).toContainEqual(expect.objectContaining({ field: 'password' }));
+
+    const admin = await createAccount(testApp, 'admin');
+    const page = await admin.client.get('/api/v1/admin/users?page=1&limit=5');
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.json().data.pagination).toMatchObject({ current: 1 });
+  });
+
   it('answers a body of the wrong media type with 415 UNSUPPORTED_MEDIA_TYPE', async () => {
     const reply = await client(testApp.app).post('/api/v1/auth/login', 'email=a@example.test&password=x', {
       'content-type': 'text/plain',

@@ -1,0 +1,301 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import { buildApp } from '../../src/app.ts';
+import { parseConfig, type ResolvedConfig } from '../../src/config.ts';
+import { createDatabase, type Db } from '../../src/db/database.ts';
+import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import { sha256Hex } from '../../src/lib/crypto.ts';
+
+/**
+ * `npm run bench [-- --scenario NAME --duration SEC --concurrency N]`
+ *
+ * Starts the real server on a fresh embedded PostgreSQL (durable settings, as in production),
+ * runs each scenario closed-loop at a fixed concurrency ("max") and open-loop at an evenly paced
+ * rate ("fixed"), and measures the same SQL issued directly as the baseline in the same run.
+ */
+interface Scenario {
+  readonly name: string;
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly fixedRate: number;
+  /** The SQL the endpoint runs, issued straight on the pool: the ceiling to compare against. */
+  readonly baseline?: (db: Db) => Promise<unknown>;
+}
+
+interface Result {
+  scenario: string;
+  mode: 'max' | 'fixed';
+  concurrency?: number;
+  rate?: number;
+  durationSec: number;
+  throughput: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  baselineThroughput?: number;
+  ratio?: number;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    scenario: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    concurrency: { type: 'string', default: '32' },
+  },
+});
+const durationSec = Number(args.duration);
+const concurrency = Number(args.concurrency);
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'tijori-bench-'));
+chmodSync(scratch, 0o755);
+const postgres = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'postgres') });
+const config = parseConfig({
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'silent',
+  RATE_LIMIT_MAX_REQUESTS: '10000000',
+  JWT_SECRET: randomBytes(32).toString('hex'),
+  ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+}) as ResolvedConfig;
+const database = createDatabase({
+  connectionString: postgres.connectionString,
+  poolMax: config.dbPoolMax,
+  statementTimeoutMs: config.dbStatementTimeoutMs,
+});
+await migrateToLatest(database.db);
+const app = await buildApp({ config, database });
+await app.listen({ host: '127.0.0.1', port: 0 });
+const address = app.server.address();
+const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+
+try {
+  const scenarios = await prepareScenarios();
+  const selected = scenarios.filter(
+    (scenario) => args.scenario === undefined || scenario.name === args.scenario,
+  );
+  if (selected.length === 0)
+    throw new Error(`unknown scenario ${args.scenario}; have ${scenarios.map((s) => s.name).join(', ')}`);
+  const results: Result[] = [];
+  for (const scenario of selected) {
+    const max = await runMax(scenario);
+    results.push(max);
+    console.log(JSON.stringify(max));
+    const fixed = await runFixed(scenario);
+    results.push(fixed);
+    console.log(JSON.stringify(fixed));
+  }
+  printTable(results);
+} finally {
+  await app.close();
+  await database.close();
+  await postgres.stop();
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+async function prepareScenarios(): Promise<Scenario[]> {
+  const response = await fetch(`${baseUrl}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'Bench Merchant',
+      email: 'bench@example.test',
+      password: 'bench-password',
+      role: 'merchant',
+    }),
+  });
+  const { data } = (await response.json()) as {
+    data: {
+      accessToken: string;
+      user: { id: string };
+      credentials: { clientKey: string; clientSecret: string };
+    };
+  };
+  const userId = data.user.id;
+  const { clientKey, clientSecret } = data.credentials;
+  const secretHash = sha256Hex(clientSecret);
+  const selectUser = (db: Db) =>
+    sql`SELECT id, name, email, role, is_verified, is_active, last_login_at, created_at, updated_at FROM users WHERE id = ${userId}`.execute(
+      db,
+    );
+  const selectMerchant = (db: Db) => sql`SELECT id FROM merchants WHERE user_id = ${userId}`.execute(db);
+  return [
+    {
+      name: 'health',
+      method: 'GET',
+      path: '/health',
+      headers: {},
+      fixedRate: 1000,
+      baseline: (db) => sql`SELECT 1`.execute(db),
+    },
+    {
+      name: 'me-jwt',
+      method: 'GET',
+      path: '/api/v1/auth/me',
+      headers: { authorization: `Bearer ${data.accessToken}` },
+      fixedRate: 1000,
+      baseline: async (db) => {
+        await selectUser(db);
+        await selectMerchant(db);
+      },
+    },
+    {
+      name: 'me-api-key',
+      method: 'GET',
+      path: '/api/v1/auth/me',
+      headers: { 'x-client-key': clientKey, 'x-client-secret': clientSecret },
+      fixedRate: 500,
+      baseline: async (db) => {
+        await sql`
+          WITH matched AS (
+            SELECT m.id, m.user_id, u.role FROM merchants m JOIN users u ON u.id = m.user_id
+            WHERE m.client_key = ${clientKey} AND m.client_secret_hash = ${secretHash} AND m.status = 'active' AND u.is_active
+          ), counted AS (
+            INSERT INTO merchant_api_usage (merchant_id, day, request_count)
+            SELECT id, current_date, 1 FROM matched
+            ON CONFLICT (merchant_id, day) DO UPDATE SET request_count = merchant_api_usage.request_count + 1
+          )
+          SELECT id FROM matched`.execute(db);
+        await selectUser(db);
+        await selectMerchant(db);
+      },
+    },
+  ];
+}
+
+async function runMax(scenario: Scenario): Promise<Result> {
+  const result = await autocannon({
+    url: `${baseUrl}${scenario.path}`,
+    method: scenario.method,
+    headers: scenario.headers,
+    connections: concurrency,
+    duration: durationSec,
+  });
+  const baselineThroughput =
+    scenario.baseline === undefined ? undefined : await runBaseline(scenario.baseline);
+  const throughput = round(result.requests.average);
+  return {
+    scenario: scenario.name,
+    mode: 'max',
+    concurrency,
+    durationSec,
+    throughput,
+    p50Ms: round(result.latency.p50),
+    p99Ms: round(result.latency.p99),
+    errors: result.errors + result.timeouts + result.non2xx,
+    ...(baselineThroughput === undefined
+      ? {}
+      : { baselineThroughput: round(baselineThroughput), ratio: round(throughput / baselineThroughput, 2) }),
+  };
+}
+
+/** Closed loop straight on the pool, at the same concurrency, for the same time. */
+async function runBaseline(operation: (db: Db) => Promise<unknown>): Promise<number> {
+  let completed = 0;
+  const deadline = performance.now() + durationSec * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await operation(database.db);
+        completed += 1;
+      }
+    }),
+  );
+  return completed / durationSec;
+}
+
+/** Open loop: one request every 1/rate s regardless of replies, so queueing shows in latency. */
+async function runFixed(scenario: Scenario): Promise<Result> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const latencies: number[] = [];
+  let errors = 0;
+  const total = scenario.fixedRate * durationSec;
+  const intervalMs = 1000 / scenario.fixedRate;
+  const startedAt = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let index = 0; index < total; index++) {
+    const dueAt = startedAt + index * intervalMs;
+    const waitMs = dueAt - performance.now();
+    if (waitMs > 1) await new Promise((resolve) => setTimeout(resolve, waitMs));
+    inFlight.push(
+      sendOnce(agent, scenario).then(
+        (latencyMs) => {
+          latencies.push(latencyMs);
+        },
+        () => {
+          errors += 1;
+        },
+      ),
+    );
+  }
+  await Promise.all(inFlight);
+  const elapsedSec = (performance.now() - startedAt) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return {
+    scenario: scenario.name,
+    mode: 'fixed',
+    rate: scenario.fixedRate,
+    durationSec,
+    throughput: round(latencies.length / elapsedSec),
+    p50Ms: round(percentile(latencies, 0.5)),
+    p99Ms: round(percentile(latencies, 0.99)),
+    errors,
+  };
+}
+
+function sendOnce(agent: http.Agent, scenario: Scenario): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${baseUrl}${scenario.path}`,
+      { method: scenario.method, headers: scenario.headers, agent },
+      (response) => {
+        response.resume();
+        response.on('end', () =>
+          (response.statusCode ?? 500) < 400
+            ? resolve(performance.now() - started)
+            : reject(new Error(String(response.statusCode))),
+        );
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))] ?? 0;
+}
+
+function round(value: number, digits = 1): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function printTable(results: Result[]): void {
+  console.log('\nscenario      mode   load        req/s     p50 ms   p99 ms  errors  baseline/s  ratio');
+  for (const r of results) {
+    const load = r.mode === 'max' ? `c=${r.concurrency}` : `${r.rate}/s`;
+    console.log(
+      [
+        r.scenario.padEnd(13),
+        r.mode.padEnd(6),
+        load.padEnd(10),
+        String(r.throughput).padStart(8),
+        String(r.p50Ms).padStart(9),
+        String(r.p99Ms).padStart(8),
+        String(r.errors).padStart(7),
+        String(r.baselineThroughput ?? '').padStart(11),
+        String(r.ratio ?? '').padStart(6),
+      ].join(' '),
+    );
+  }
+}

@@ -1,0 +1,14 @@
+import { openDatabase } from '../src/db/connect.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { consoleLog, scriptConfig } from './cli.ts';
+
+const config = scriptConfig();
+const opened = await openDatabase(config, consoleLog, 'tijori-migrate');
+try {
+  const { applied } = await migrateToLatest(opened.database.db);
+  process.stdout.write(
+    applied.length === 0 ? 'database is up to date\n' : `applied: ${applied.join(', ')}\n`,
+  );
+} finally {
+  await opened.close();
+}
