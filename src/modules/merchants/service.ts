@@ -103,12 +103,16 @@ export function createMerchantService(deps: { db: Db; clock: Clock; audit: Audit
             targetId: merchantId,
             details: { from: before.status, to: patch.status },
           });
-        } else if (principal.role === 'admin' && principal.merchantId !== merchantId) {
+        }
+        // Recorded even alongside a status change, so a profile edit (a settlement VPA, say)
+        // cannot slip through unrecorded by riding on one.
+        const profileFields = Object.keys(patch).filter((field) => field !== 'status');
+        if (principal.role === 'admin' && principal.merchantId !== merchantId && profileFields.length > 0) {
           await audit.record(trx, context, {
             action: 'admin.merchant_updated',
             targetType: 'merchant',
             targetId: merchantId,
-            details: { fields: Object.keys(patch) },
+            details: { fields: profileFields },
           });
         }
         return updated;
