@@ -215,10 +215,7 @@ describe('rows written by auth and merchant actions', () => {
     ).toHaveLength(1);
   });
 
-  // KNOWN BUG (src/modules/auth/service.ts, logout): the row is written with the request's
-  // principal, which is null on the public logout route, instead of naming the token's owner as
-  // the actor (as login does). Remove `.fails` once the actor is recorded.
-  it.fails('names the signed-out user as the actor of a logout revocation', async () => {
+  it('names the signed-out user as the actor of a logout revocation', async () => {
     const { data } = await register('user');
     const reply = await anonymous.post('/api/v1/auth/logout', { refreshToken: data.refreshToken });
     expect(reply.statusCode, reply.body).toBe(200);

@@ -297,8 +297,11 @@ export function createAuthService(deps: AuthDeps) {
         if (token === undefined) return { revoked: false };
         const revokedCount = await repo.revokeFamily(trx, token.familyId, clock.now(), 'logout');
         if (revokedCount > 0) {
+          // Holding a live refresh token proves who is signing out, though the route is public.
+          const owner = await repo.findUserById(trx, token.userId);
           await audit.record(trx, context, {
             action: 'auth.token_family_revoked',
+            ...(owner === undefined ? {} : { actor: { id: owner.id, role: owner.role } }),
             targetType: 'user',
             targetId: token.userId,
             details: { familyId: token.familyId, reason: 'logout' },
