@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { sql } from 'kysely';
-import { buildApp } from '../../src/app.ts';
-import { parseConfig, type ResolvedConfig } from '../../src/config.ts';
 import { createDatabase, type Db } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
@@ -57,23 +57,27 @@ const concurrency = Number(args.concurrency);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'tijori-bench-'));
 chmodSync(scratch, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'postgres') });
-const config = parseConfig({
-  NODE_ENV: 'production',
-  LOG_LEVEL: 'silent',
-  RATE_LIMIT_MAX_REQUESTS: '10000000',
-  JWT_SECRET: randomBytes(32).toString('hex'),
-  ENCRYPTION_KEY: randomBytes(32).toString('hex'),
-}) as ResolvedConfig;
-const database = createDatabase({
-  connectionString: postgres.connectionString,
-  poolMax: config.dbPoolMax,
-  statementTimeoutMs: config.dbStatementTimeoutMs,
-});
+const database = createDatabase({ connectionString: postgres.connectionString, poolMax: 10, statementTimeoutMs: 15_000 });
 await migrateToLatest(database.db);
-const app = await buildApp({ config, database });
-await app.listen({ host: '127.0.0.1', port: 0 });
-const address = app.server.address();
-const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+// The server runs in a process of its own, as in production; the load generator and the
+// baseline share the machine's cores with it, not its event loop.
+const port = await freePort();
+const baseUrl = `http://127.0.0.1:${port}`;
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  env: {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: postgres.connectionString,
+    RATE_LIMIT_MAX_REQUESTS: '10000000',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+await waitForHealth();
 
 try {
   const scenarios = await prepareScenarios();
@@ -93,7 +97,9 @@ try {
   }
   printTable(results);
 } finally {
-  await app.close();
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  server.kill('SIGTERM');
+  await exited;
   await database.close();
   await postgres.stop();
   rmSync(scratch, { recursive: true, force: true });
@@ -298,4 +304,29 @@ function printTable(results: Result[]): void {
       ].join(' '),
     );
   }
+}
+
+async function waitForHealth(): Promise<void> {
+  const deadline = performance.now() + 30_000;
+  while (performance.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`server exited with ${server.exitCode}`);
+    try {
+      if ((await fetch(`${baseUrl}/health`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('server did not become healthy within 30 s');
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
 }
