@@ -1,6 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -57,7 +57,11 @@ const concurrency = Number(args.concurrency);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'tijori-bench-'));
 chmodSync(scratch, 0o755);
 const postgres = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'postgres') });
-const database = createDatabase({ connectionString: postgres.connectionString, poolMax: 10, statementTimeoutMs: 15_000 });
+const database = createDatabase({
+  connectionString: postgres.connectionString,
+  poolMax: 10,
+  statementTimeoutMs: 15_000,
+});
 await migrateToLatest(database.db);
 // The server runs in a process of its own, as in production; the load generator and the
 // baseline share the machine's cores with it, not its event loop.

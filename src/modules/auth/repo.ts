@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { containsPattern } from '../../db/search.ts';
 import type { NewUser, Role, User } from '../../db/types.ts';
 
 export const USER_COLUMNS = [
@@ -53,7 +54,7 @@ export async function findUsers(
   let query = executor.selectFrom('users');
   if (filter.role !== undefined) query = query.where('role', '=', filter.role);
   if (filter.search !== undefined) {
-    const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = containsPattern(filter.search);
     query = query.where((eb) => eb.or([eb('name', 'ilike', pattern), eb('email', 'ilike', pattern)]));
   }
   const [rows, count] = await Promise.all([

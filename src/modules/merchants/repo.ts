@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
+import { containsPattern } from '../../db/search.ts';
 import type { Merchant, MerchantsTable, Role } from '../../db/types.ts';
 
 export const MERCHANT_COLUMNS = [
@@ -122,7 +123,7 @@ export async function findMerchants(
   let query = executor.selectFrom('merchants');
   if (filter.status !== undefined) query = query.where('status', '=', filter.status);
   if (filter.search !== undefined) {
-    const pattern = `%${filter.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = containsPattern(filter.search);
     query = query.where((eb) =>
       eb.or([eb('businessName', 'ilike', pattern), eb('contactEmail', 'ilike', pattern)]),
     );
