@@ -1,8 +1,9 @@
+import { loadConfigOrExit } from '../src/config.ts';
 import { openDatabase } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
-import { consoleLog, scriptConfig } from './cli.ts';
+import { consoleLog } from './cli.ts';
 
-const config = scriptConfig();
+const config = loadConfigOrExit();
 const opened = await openDatabase(config, consoleLog, 'tijori-migrate');
 try {
   const { applied } = await migrateToLatest(opened.database.db);

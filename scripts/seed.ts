@@ -1,8 +1,9 @@
 import { createServices } from '../src/app.ts';
+import { loadConfigOrExit } from '../src/config.ts';
 import { openDatabase } from '../src/db/connect.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { systemContext } from '../src/http/request-context.ts';
-import { consoleLog, scriptConfig } from './cli.ts';
+import { consoleLog } from './cli.ts';
 
 /**
  * Demo accounts for a development database. Safe to run twice: an account that exists is left
@@ -15,7 +16,7 @@ const DEMO_ACCOUNTS = [
   { name: 'Uma User', email: 'user@tijori.local', role: 'user' },
 ] as const;
 
-const config = scriptConfig();
+const config = loadConfigOrExit();
 if (config.nodeEnv === 'production') {
   process.stderr.write('seed: refusing to add demo accounts with NODE_ENV=production\n');
   process.exit(1);

@@ -6,7 +6,8 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
 import type { ResolvedConfig } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
@@ -17,6 +18,7 @@ import { ErrorEnvelope } from './http/schemas.ts';
 import { registerValidation } from './http/validation.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { uuidv7 } from './lib/ids.ts';
+import { createLogger } from './logger.ts';
 import { auditRoutes, createAuditService } from './modules/audit/index.ts';
 import {
   authRoutes,
@@ -41,8 +43,8 @@ export interface AppDeps {
   readonly database: DatabaseHandle;
   readonly clock?: Clock;
   readonly loginThrottle?: LoginThrottlePolicy;
-  /** Overrides Fastify's logger (tests pass a stream to read log lines). */
-  readonly logger?: FastifyServerOptions['logger'];
+  /** The process's logger (src/logger.ts); one is made from the configuration when absent. */
+  readonly logger?: Logger;
 }
 
 export function createServices(deps: AppDeps) {
@@ -65,14 +67,15 @@ export function createServices(deps: AppDeps) {
 
 export type Services = ReturnType<typeof createServices>;
 
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+/** The HTTP application. Callers that also use the services directly pass the same instance. */
+export async function buildApp(
+  deps: AppDeps,
+  services: Services = createServices(deps),
+): Promise<FastifyInstance> {
   const { config } = deps;
-  const services = createServices(deps);
   const app = Fastify({
-    logger: deps.logger ?? {
-      level: config.logLevel,
-      redact: ['req.headers.authorization', 'req.headers["x-client-secret"]'],
-    },
+    // Typed as Fastify's base logger so the instance keeps the FastifyInstance type plugins expect.
+    loggerInstance: (deps.logger ?? createLogger(config)) as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     trustProxy: config.trustProxy,
@@ -136,6 +139,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     verifyAccessToken: services.auth.verifyAccessToken,
     authenticateApiCredentials: services.merchants.authenticateApiCredentials,
   });
+  app.get(OPENAPI_PATH, { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(operationsRoutes, {
     system: services.system,
@@ -178,5 +182,4 @@ async function registerOpenApi(app: FastifyInstance): Promise<void> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get(OPENAPI_PATH, { schema: { hide: true } }, async () => app.swagger());
 }

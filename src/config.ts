@@ -194,6 +194,21 @@ function createReader(env: Env, problems: string[]) {
   };
 }
 
+/**
+ * What the server and every script start with: `.env`, the environment, generated development
+ * secrets. A bad configuration ends the process with one line on stderr and exit code 78 (EX_CONFIG).
+ */
+export function loadConfigOrExit(): ResolvedConfig {
+  loadDotEnv();
+  try {
+    return resolveSecrets(parseConfig());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`Invalid configuration: ${error.problems.join('; ')}\n`);
+    process.exit(78);
+  }
+}
+
 const SECRETS_FILE = 'secrets.json';
 
 /**

@@ -47,13 +47,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     loginThrottle: { ...TEST_LOGIN_THROTTLE, ...options.loginThrottle },
   };
-  const app = await buildApp(deps);
+  const services = createServices(deps);
+  const app = await buildApp(deps, services);
   await app.ready();
   return {
     app,
     config,
     database,
-    services: createServices(deps),
+    services,
     async close() {
       await app.close();
       if (options.database === undefined) await database.destroy();

@@ -33,13 +33,14 @@ export function classifyError(error: FastifyError | AppError | Error, isDevelopm
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.validation !== undefined) {
+    const problems = fieldProblems(fastifyError);
     return {
       statusCode: 400,
       code: 'VALIDATION_FAILED',
-      message: `Invalid ${fastifyError.validationContext ?? 'request'}: ${fieldProblems(fastifyError)
+      message: `Invalid ${fastifyError.validationContext ?? 'request'}: ${problems
         .map((problem) => `${problem.field} ${problem.message}`)
         .join('; ')}`,
-      details: fieldProblems(fastifyError),
+      details: problems,
     };
   }
   const known = fastifyError.code === undefined ? undefined : FRAMEWORK_ERRORS[fastifyError.code];

@@ -14,37 +14,25 @@ const PROTECTED_PREFIX = '/api';
 /**
  * Authentication and role checks for every route, driven by the route's `config.access`.
  * Tenant checks (a merchant reading only its own rows) belong to the services, which answer 404.
- * Register it before the routes it protects.
+ * Register it after the rate limiter and before every /api route: only routes registered after it
+ * are checked and guarded.
  */
 export function registerGuard(app: FastifyInstance, authenticators: Authenticators): void {
   app.decorateRequest('principal', null);
-  const guarded = new Set<string>();
 
   app.addHook('onRoute', (route) => {
     const access = (route.config as { access?: Access } | undefined)?.access;
-    if (access === undefined && route.url.startsWith(PROTECTED_PREFIX) && route.url !== '/api/openapi.json') {
+    if (access === undefined && route.url.startsWith(PROTECTED_PREFIX)) {
       throw new Error(`route ${route.method} ${route.url} does not declare config.access`);
     }
     if (access === undefined || access === 'public') return;
     // A route-level hook placed after those already attached (the rate limiter's), so a caller
     // over its limit is refused before its credentials are checked, and failed attempts count.
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
-    route.onRequest = [...existing, guard];
-    for (const method of [route.method].flat()) guarded.add(`${method} ${route.url}`);
+    route.onRequest = [...existing, (request: FastifyRequest) => guard(request, access)];
   });
 
-  // A route registered before this guard never saw the hook above: refuse it rather than serve it open.
-  app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public') return;
-    if (!guarded.has(`${request.method} ${request.routeOptions.url}`)) {
-      throw new Error(`route ${request.method} ${request.routeOptions.url} was registered before the guard`);
-    }
-  });
-
-  async function guard(request: FastifyRequest): Promise<void> {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public') return;
+  async function guard(request: FastifyRequest, access: Exclude<Access, 'public'>): Promise<void> {
     const principal = await authenticate(request, authenticators);
     if (principal === null) throw unauthorized();
     request.principal = principal;
