@@ -134,7 +134,6 @@ async function prepareScenarios(): Promise<Scenario[]> {
     sql`SELECT id, name, email, role, is_verified, is_active, last_login_at, created_at, updated_at FROM users WHERE id = ${userId}`.execute(
       db,
     );
-  const selectMerchant = (db: Db) => sql`SELECT id FROM merchants WHERE user_id = ${userId}`.execute(db);
   return [
     {
       name: 'health',
@@ -150,10 +149,7 @@ async function prepareScenarios(): Promise<Scenario[]> {
       path: '/api/v1/auth/me',
       headers: { authorization: `Bearer ${data.accessToken}` },
       fixedRate: 1000,
-      baseline: async (db) => {
-        await selectUser(db);
-        await selectMerchant(db);
-      },
+      baseline: selectUser,
     },
     {
       name: 'me-api-key',
@@ -173,7 +169,6 @@ async function prepareScenarios(): Promise<Scenario[]> {
           )
           SELECT id FROM matched`.execute(db);
         await selectUser(db);
-        await selectMerchant(db);
       },
     },
   ];

@@ -314,7 +314,9 @@ export function createAuthService(deps: AuthDeps) {
     async me(principal: Principal): Promise<PublicUser> {
       const user = await repo.findUserById(db, principal.userId);
       if (user === undefined) throw notFound('User');
-      return withMerchantId(db, user);
+      // The principal already knows its merchant (the token's claim, or the API credentials'
+      // merchant), and a merchant user never changes role: no second query.
+      return { ...user, merchantId: principal.merchantId };
     },
 
     verifyAccessToken: (token: string) => accessTokens.verify(token),
