@@ -181,15 +181,8 @@ function createReader(env: Env, problems: string[]) {
       return expected === null ? value : fail(name, expected, undefined, secret ? null : value);
     },
     secret(name: string, required: boolean, check: (value: string) => string | null): string | undefined {
-      const value = raw(name);
-      if (value === undefined) {
-        if (required) problems.push(`${name}: required when NODE_ENV=production`);
-        return undefined;
-      }
-      const expected = check(value);
-      // A secret's value is never echoed back into logs.
-      if (expected !== null) problems.push(`${name}: expected ${expected}`);
-      return expected === null ? value : undefined;
+      if (required && raw(name) === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+      return this.optional(name, check, { secret: true });
     },
   };
 }
