@@ -12,6 +12,7 @@ import type { DatabaseHandle } from './db/database.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
 import { tooManyRequests } from './http/errors.ts';
 import { registerGuard } from './http/guard.ts';
+import { createIdempotencyStore } from './http/idempotency.ts';
 import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
 import { ErrorEnvelope } from './http/schemas.ts';
 import { SECURITY_HEADERS } from './http/security-headers.ts';
@@ -27,6 +28,16 @@ import {
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
+import {
+  createQrCodeService,
+  createSimulationRunner,
+  createSimulationService,
+  createTransactionService,
+  qrRoutes,
+  type Random,
+  simulationRoutes,
+  transactionRoutes,
+} from './modules/qr/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
 
 export const API_PREFIX = '/api/v1';
@@ -45,6 +56,8 @@ export interface AppDeps {
   readonly loginThrottle?: LoginThrottlePolicy;
   /** The process's logger (src/logger.ts); one is made from the configuration when absent. */
   readonly logger?: Logger;
+  /** What simulated payments are drawn from; Math.random when absent. */
+  readonly random?: Random;
 }
 
 export function createServices(deps: AppDeps) {
@@ -55,14 +68,48 @@ export function createServices(deps: AppDeps) {
   const merchants = createMerchantService({ db, clock, audit });
   const accessTokens = createAccessTokens({ secret: config.jwtSecret, clock });
   const auth = createAuthService({ db, clock, audit, merchants, accessTokens, throttle: deps.loginThrottle });
+  const idempotency = createIdempotencyStore({ db, clock });
+  const random = deps.random ?? Math.random;
+  const simulatorSettings = {
+    intervalMs: config.simulationIntervalMs,
+    transactionsPerQrMax: config.maxTransactionsPerQr,
+  };
+  const qrCodes = createQrCodeService({ db, clock, audit, merchants });
+  const transactions = createTransactionService({ db, clock, audit, qrCodes });
+  const simulations = createSimulationService({ db, clock, qrCodes, settings: simulatorSettings });
+  const simulationRunner = createSimulationRunner({
+    db,
+    clock,
+    logger: deps.logger ?? createLogger(config),
+    transactions,
+    settings: simulatorSettings,
+    random,
+  });
   const system = createSystemService({
     db,
     pool: database.pool,
     poolMax: config.dbPoolMax,
     version: VERSION,
     environment: config.nodeEnv,
+    simulator: {
+      get initialized() {
+        return simulationRunner.initialized;
+      },
+      activeCount: simulations.activeCount,
+    },
   });
-  return { audit, merchants, auth, system };
+  return {
+    audit,
+    merchants,
+    auth,
+    idempotency,
+    random,
+    qrCodes,
+    transactions,
+    simulations,
+    simulationRunner,
+    system,
+  };
 }
 
 export type Services = ReturnType<typeof createServices>;
@@ -106,6 +153,8 @@ export async function buildApp(
     reply.header('x-request-id', request.id);
   });
   registerErrorHandling(app, config.nodeEnv === 'development');
+  // The simulator's run in progress commits before the database pool closes.
+  app.addHook('onClose', async () => services.simulationRunner.stop());
 
   await app.register(cors, {
     origin: config.corsOrigins.includes('*') ? true : [...config.corsOrigins],
@@ -143,6 +192,17 @@ export async function buildApp(
       await api.register(merchantRoutes, { merchants: services.merchants });
       await api.register(auditRoutes, { audit: services.audit });
       await api.register(systemRoutes, { system: services.system });
+      await api.register(qrRoutes, {
+        qrCodes: services.qrCodes,
+        transactions: services.transactions,
+        simulations: services.simulations,
+      });
+      await api.register(transactionRoutes, {
+        transactions: services.transactions,
+        idempotency: services.idempotency,
+        random: services.random,
+      });
+      await api.register(simulationRoutes, { simulations: services.simulations });
     },
     { prefix: API_PREFIX },
   );

@@ -30,6 +30,10 @@ export interface Config {
   readonly adminPassword: string | undefined;
   readonly metricsToken: string | undefined;
   readonly trustProxy: boolean;
+  /** Run the background payment simulator in this process. */
+  readonly simulatorEnabled: boolean;
+  readonly simulationIntervalMs: number;
+  readonly maxTransactionsPerQr: number;
 }
 
 /** A configuration whose secrets are known: what the running application is built with. */
@@ -98,6 +102,9 @@ export function parseConfig(env: Env = process.env): Config {
       { secret: true },
     ),
     trustProxy: reader.boolean('TRUST_PROXY', false),
+    simulatorEnabled: reader.boolean('SIMULATOR_ENABLED', true),
+    simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
+    maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
   };
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');

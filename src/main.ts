@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ port: config.port, host: config.host });
+  if (config.simulatorEnabled) services.simulationRunner.start();
 }
 
 main().catch((error: unknown) => {

@@ -77,6 +77,104 @@ export interface AuditLogsTable {
   createdAt: Timestamp;
 }
 
+export type QrCategory = 'Retail' | 'Rental' | 'Education' | 'Custom';
+export const QR_CATEGORIES: readonly QrCategory[] = ['Retail', 'Rental', 'Education', 'Custom'];
+export type QrStatus = 'Active' | 'Inactive';
+export const QR_STATUSES: readonly QrStatus[] = ['Active', 'Inactive'];
+export type QrPaymentStatus = 'Success' | 'Failed' | 'Pending';
+export const QR_PAYMENT_STATUSES: readonly QrPaymentStatus[] = ['Success', 'Failed', 'Pending'];
+export type UpiApp = 'GPay' | 'PhonePe' | 'Paytm' | 'BHIM' | 'AmazonPay';
+export const UPI_APPS: readonly UpiApp[] = ['GPay', 'PhonePe', 'Paytm', 'BHIM', 'AmazonPay'];
+/** How a QR payment came to be recorded. */
+export type QrPaymentOrigin = 'manual' | 'simulator' | 'simulate_request' | 'seed';
+
+export interface QrCodesTable {
+  id: string;
+  qrId: string;
+  merchantId: string;
+  vpa: string;
+  referenceName: string;
+  description: string | null;
+  maxAmountMinor: ColumnType<bigint, bigint, bigint>;
+  category: QrCategory;
+  notes: string | null;
+  status: QrStatus;
+  simulationActive: boolean;
+  simulationGenerated: Generated<number>;
+  simulationNextRunAt: Date | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface QrTransactionsTable {
+  id: string;
+  paymentId: string;
+  qrCodeId: string;
+  qrId: string;
+  merchantId: string;
+  amountMinor: ColumnType<bigint, bigint, bigint>;
+  currency: Generated<string>;
+  status: QrPaymentStatus;
+  utr: string;
+  occurredAt: Date;
+  customerName: string | null;
+  customerPhone: string | null;
+  customerUpiApp: UpiApp | null;
+  origin: QrPaymentOrigin;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface QrTransactionStatusHistoryTable {
+  id: string;
+  transactionId: string;
+  fromStatus: QrPaymentStatus | null;
+  toStatus: QrPaymentStatus;
+  cause: string;
+  actorId: string | null;
+  changedAt: Date;
+}
+
+type Count = ColumnType<bigint, bigint | number, bigint | number>;
+
+/** Figures kept by the rollup triggers (migration 0002), per bucket or in total. */
+export interface QrFigureColumns {
+  successCount: Count;
+  successAmountMinor: Count;
+  failedCount: Count;
+  failedAmountMinor: Count;
+  pendingCount: Count;
+  pendingAmountMinor: Count;
+}
+
+export interface QrTransactionRollupsTable extends QrFigureColumns {
+  qrCodeId: string;
+  bucketStart: Date;
+}
+
+export interface QrMerchantRollupsTable extends QrFigureColumns {
+  merchantId: string;
+  bucketStart: Date;
+}
+
+export interface QrTransactionTotalsTable extends QrFigureColumns {
+  qrCodeId: string;
+  merchantId: string;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  requestFingerprint: string;
+  claimToken: string;
+  state: 'in_flight' | 'completed';
+  responseStatus: number | null;
+  responseBody: ColumnType<unknown, string | null, string | null>;
+  lockedUntil: Date;
+  expiresAt: Date;
+  createdAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -84,6 +182,13 @@ export interface Database {
   merchants: MerchantsTable;
   merchantApiUsage: MerchantApiUsageTable;
   auditLogs: AuditLogsTable;
+  qrCodes: QrCodesTable;
+  qrTransactions: QrTransactionsTable;
+  qrTransactionStatusHistory: QrTransactionStatusHistoryTable;
+  qrTransactionRollups: QrTransactionRollupsTable;
+  qrMerchantRollups: QrMerchantRollupsTable;
+  qrTransactionTotals: QrTransactionTotalsTable;
+  idempotencyKeys: IdempotencyKeysTable;
 }
 
 export type User = Selectable<UsersTable>;

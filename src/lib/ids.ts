@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 /**
  * UUIDv7 (RFC 9562): a 48-bit millisecond timestamp then random bits, so ids sort by creation
@@ -17,4 +17,24 @@ const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 
 export function isUuid(value: string): boolean {
   return UUID_PATTERN.test(value);
+}
+
+const UPPERCASE_ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+const DIGITS = '0123456789';
+
+/** `length` characters drawn uniformly from `alphabet` (rejection sampling: no modulo bias). */
+export function randomCode(length: number, alphabet: string = UPPERCASE_ALPHANUMERIC): string {
+  const limit = 256 - (256 % alphabet.length);
+  let code = '';
+  while (code.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < limit) code += alphabet[byte % alphabet.length];
+      if (code.length === length) break;
+    }
+  }
+  return code;
+}
+
+export function randomDigits(length: number): string {
+  return randomCode(length, DIGITS);
 }

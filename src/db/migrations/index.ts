@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely/migration';
 import * as identity from './0001_identity.ts';
+import * as qrCollections from './0002_qr_collections.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -7,4 +8,5 @@ import * as identity from './0001_identity.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_identity': identity,
+  '0002_qr_collections': qrCollections,
 };

@@ -20,6 +20,14 @@ export const HealthReply = Type.Object({
   environment: Type.String(),
   database: Type.Union([Type.Literal('connected'), Type.Literal('disconnected')]),
   reason: Type.Optional(Type.String()),
+  simulator: Type.Optional(
+    Type.Object({
+      initialized: Type.Boolean({ description: 'The simulator runs in this process' }),
+      activeSimulations: Type.Union([Type.Integer(), Type.Null()], {
+        description: 'QR codes being simulated',
+      }),
+    }),
+  ),
   memoryUsage: MemoryUsage,
   cpuUsage: CpuUsage,
 });

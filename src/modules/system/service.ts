@@ -12,6 +12,8 @@ export interface SystemDeps {
   readonly poolMax: number;
   readonly version: string;
   readonly environment: string;
+  /** The payment simulator of this process, reported by /health. */
+  readonly simulator?: { readonly initialized: boolean; activeCount(): Promise<number> };
 }
 
 export function createSystemService(deps: SystemDeps) {
@@ -53,6 +55,15 @@ export function createSystemService(deps: SystemDeps) {
   return {
     async health() {
       const database = await pingDatabase();
+      const simulator =
+        deps.simulator === undefined
+          ? {}
+          : {
+              simulator: {
+                initialized: deps.simulator.initialized,
+                activeSimulations: database.ok ? await deps.simulator.activeCount() : null,
+              },
+            };
       return {
         status: database.ok ? ('healthy' as const) : ('unhealthy' as const),
         timestamp: new Date().toISOString(),
@@ -61,6 +72,7 @@ export function createSystemService(deps: SystemDeps) {
         environment: deps.environment,
         database: database.ok ? ('connected' as const) : ('disconnected' as const),
         ...(database.ok ? {} : { reason: `database: ${database.reason}` }),
+        ...simulator,
         ...processFigures(),
       };
     },

@@ -1,0 +1,228 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sql } from 'kysely';
+import type { Db, Executor } from '../db/database.ts';
+import type { Clock } from '../lib/clock.ts';
+import { sha256Hex } from '../lib/crypto.ts';
+import { uuidv7 } from '../lib/ids.ts';
+import { badRequest, conflict, unprocessable } from './errors.ts';
+import { requirePrincipal } from './principal.ts';
+
+/** How long a key answers with the first response (DESIGN.md section 3). */
+export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;
+/**
+ * How long a claimed key may stay in flight before another request with it may take over.
+ * Longer than any request may run, so a live request is never overtaken; a process that died
+ * mid-request committed nothing (the reply is stored in the same transaction as the change).
+ */
+export const IDEMPOTENCY_LOCK_MS = 120_000;
+const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+/** Runs inside a use case's transaction, after its writes, with what the use case produced. */
+export type WithinTransaction<T> = (trx: Executor, result: T) => Promise<void>;
+
+interface Claim {
+  /** Stores the reply through the use case's transaction: it commits or rolls back with the change. */
+  complete(trx: Executor, statusCode: number, body: unknown): Promise<void>;
+  /** The use case failed and changed nothing: the key may be used again. */
+  release(): Promise<void>;
+}
+
+type ClaimOutcome =
+  | { readonly kind: 'claimed'; readonly claim: Claim }
+  | { readonly kind: 'replay'; readonly statusCode: number; readonly body: unknown };
+
+export type IdempotencyStore = ReturnType<typeof createIdempotencyStore>;
+
+export function createIdempotencyStore(deps: { db: Db; clock: Clock }) {
+  const { db, clock } = deps;
+
+  async function claim(
+    scope: string,
+    key: string,
+    fingerprint: string,
+    retried = false,
+  ): Promise<ClaimOutcome> {
+    const now = clock.now();
+    const claimToken = uuidv7(now.getTime());
+    // One round trip: a new key is inserted; an expired one, or one left in flight by a request
+    // that never finished, is taken over (the latter only for the same request).
+    const claimed = await db
+      .insertInto('idempotencyKeys')
+      .values({
+        scope,
+        key,
+        requestFingerprint: fingerprint,
+        claimToken,
+        state: 'in_flight',
+        responseStatus: null,
+        responseBody: null,
+        lockedUntil: new Date(now.getTime() + IDEMPOTENCY_LOCK_MS),
+        expiresAt: new Date(now.getTime() + IDEMPOTENCY_KEY_TTL_MS),
+        createdAt: now,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['scope', 'key'])
+          .doUpdateSet((eb) => ({
+            requestFingerprint: eb.ref('excluded.requestFingerprint'),
+            claimToken: eb.ref('excluded.claimToken'),
+            state: eb.ref('excluded.state'),
+            responseStatus: null,
+            responseBody: null,
+            lockedUntil: eb.ref('excluded.lockedUntil'),
+            expiresAt: eb.ref('excluded.expiresAt'),
+            createdAt: eb.ref('excluded.createdAt'),
+          }))
+          .where((eb) =>
+            eb.or([
+              eb('idempotencyKeys.expiresAt', '<=', now),
+              eb.and([
+                eb('idempotencyKeys.state', '=', 'in_flight'),
+                eb('idempotencyKeys.lockedUntil', '<=', now),
+                eb('idempotencyKeys.requestFingerprint', '=', fingerprint),
+              ]),
+            ]),
+          ),
+      )
+      .returning('claimToken')
+      .executeTakeFirst();
+    if (claimed !== undefined) return { kind: 'claimed', claim: claimFor(scope, key, claimToken) };
+
+    const existing = await db
+      .selectFrom('idempotencyKeys')
+      .select(['requestFingerprint', 'state', 'responseStatus', 'responseBody'])
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    // Released by a failed first request between our two statements: claim it again, once.
+    if (existing === undefined && !retried) return claim(scope, key, fingerprint, true);
+    if (existing === undefined) {
+      throw conflict('IDEMPOTENCY_KEY_IN_FLIGHT', 'A request with this Idempotency-Key is still in progress');
+    }
+    if (existing.requestFingerprint !== fingerprint) {
+      throw unprocessable(
+        'IDEMPOTENCY_KEY_REUSED',
+        'This Idempotency-Key was used for a different request; use a new key',
+      );
+    }
+    if (existing.state === 'in_flight' || existing.responseStatus === null) {
+      throw conflict('IDEMPOTENCY_KEY_IN_FLIGHT', 'A request with this Idempotency-Key is still in progress');
+    }
+    return { kind: 'replay', statusCode: existing.responseStatus, body: existing.responseBody };
+  }
+
+  function claimFor(scope: string, key: string, claimToken: string): Claim {
+    return {
+      async complete(trx, statusCode, body) {
+        const result = await trx
+          .updateTable('idempotencyKeys')
+          .set({ state: 'completed', responseStatus: statusCode, responseBody: JSON.stringify(body) })
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .where('claimToken', '=', claimToken)
+          .executeTakeFirst();
+        // Taken over after the lock ran out: refuse, so the change rolls back rather than happen twice.
+        if (result.numUpdatedRows !== 1n) {
+          throw conflict(
+            'IDEMPOTENCY_KEY_IN_FLIGHT',
+            'The Idempotency-Key was taken over by a later request',
+          );
+        }
+      },
+      async release() {
+        await db
+          .deleteFrom('idempotencyKeys')
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .where('claimToken', '=', claimToken)
+          .where('state', '=', 'in_flight')
+          .execute();
+      },
+    };
+  }
+
+  return {
+    claim,
+    /** Drops keys past their 24 hours; returns how many. */
+    async purgeExpired(): Promise<number> {
+      const result = await sql`DELETE FROM idempotency_keys WHERE expires_at <= ${clock.now()}`.execute(db);
+      return Number(result.numAffectedRows ?? 0n);
+    },
+  };
+}
+
+/**
+ * Replies to a create or money-moving request, honouring its `Idempotency-Key` when one is sent:
+ * the same key with the same request replays the first reply (`Idempotent-Replayed: true`), with a
+ * different request is a 422, while the first is still running a 409. `execute` passes the hook
+ * to the service, which calls it inside its transaction, so the stored reply and the change commit
+ * together. Keys are scoped to the caller (the merchant, or the user).
+ */
+export async function replyIdempotently<T>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  store: IdempotencyStore,
+  execute: (within: WithinTransaction<T> | undefined) => Promise<T>,
+  response: { statusCode: number; body: (result: T) => unknown },
+): Promise<FastifyReply> {
+  const key = idempotencyKeyOf(request);
+  if (key === undefined) {
+    const result = await execute(undefined);
+    return reply.status(response.statusCode).send(response.body(result));
+  }
+  const principal = requirePrincipal(request.principal);
+  const scope =
+    principal.merchantId === null ? `user:${principal.userId}` : `merchant:${principal.merchantId}`;
+  const outcome = await store.claim(scope, key, requestFingerprint(request));
+  if (outcome.kind === 'replay') {
+    return reply.status(outcome.statusCode).header('idempotent-replayed', 'true').send(outcome.body);
+  }
+  try {
+    const result = await execute((trx, result) =>
+      outcome.claim.complete(trx, response.statusCode, response.body(result)),
+    );
+    return reply.status(response.statusCode).send(response.body(result));
+  } catch (error) {
+    // Nothing was committed (the reply is stored with the change), so the key is free again.
+    await outcome.claim.release().catch((releaseError: unknown) => {
+      request.log.error({ err: releaseError }, 'could not release an idempotency key');
+    });
+    throw error;
+  }
+}
+
+function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const header = request.headers[IDEMPOTENCY_HEADER];
+  if (header === undefined) return undefined;
+  if (typeof header !== 'string' || !KEY_PATTERN.test(header)) {
+    throw badRequest('Idempotency-Key must be 1 to 255 visible ASCII characters', {
+      field: 'Idempotency-Key',
+    });
+  }
+  return header;
+}
+
+/** The same key must come with the same request: method, route, parameters and body. */
+function requestFingerprint(request: FastifyRequest): string {
+  return sha256Hex(
+    [
+      request.method,
+      request.routeOptions.url,
+      canonicalJson(request.params),
+      canonicalJson(request.body),
+    ].join('\n'),
+  );
+}
+
+/** JSON with object keys sorted, so `{a,b}` and `{b,a}` are the same request. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([name, item]) => `${JSON.stringify(name)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

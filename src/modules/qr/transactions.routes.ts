@@ -1,0 +1,235 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { IdempotencyStore } from '../../http/idempotency.ts';
+import { replyIdempotently } from '../../http/idempotency.ts';
+import { pageRequest } from '../../http/pagination.ts';
+import { requirePrincipal } from '../../http/principal.ts';
+import { requestContext } from '../../http/request-context.ts';
+import { replies } from '../../http/schemas.ts';
+import { trimBodyStrings } from '../../http/trim.ts';
+import { presentTransaction } from './present.ts';
+import {
+  SimulateBody,
+  SimulateReply,
+  StatsReply,
+  TransactionCreateBody,
+  TransactionDeleteReply,
+  TransactionExportQuery,
+  TransactionListQuery,
+  TransactionListReply,
+  TransactionParams,
+  TransactionPatchBody,
+  TransactionReply,
+  TransactionStatsQuery,
+} from './schemas.ts';
+import type { Random } from './simulation-data.ts';
+import type { TransactionRow, TransactionService } from './transactions.service.ts';
+
+const ACCESS = { access: ['merchant', 'admin'] as const };
+const TAGS = ['transactions'];
+
+export const transactionRoutes: FastifyPluginAsyncTypebox<{
+  transactions: TransactionService;
+  idempotency: IdempotencyStore;
+  random: Random;
+}> = async (app, { transactions, idempotency, random }) => {
+  app.get(
+    '/transactions',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Payments received through QR codes, newest first',
+        querystring: TransactionListQuery,
+        response: replies({ 200: TransactionListReply }),
+      },
+    },
+    async (request) => {
+      const { qrId, status, startDate, endDate, tz, merchantId } = request.query;
+      const page = await transactions.list(
+        requirePrincipal(request.principal),
+        { qrId, status, startDate, endDate, tz, merchantId },
+        pageRequest(request.query),
+      );
+      return {
+        success: true as const,
+        data: {
+          transactions: page.transactions.map((row) => presentTransaction(row)),
+          pagination: page.pagination,
+        },
+      };
+    },
+  );
+
+  app.post(
+    '/transactions',
+    {
+      config: ACCESS,
+      preValidation: trimBodyStrings,
+      schema: {
+        tags: TAGS,
+        summary: 'Record a payment received through a QR code (honours Idempotency-Key)',
+        body: TransactionCreateBody,
+        response: replies({ 201: TransactionReply }),
+      },
+    },
+    async (request, reply) =>
+      replyIdempotently<TransactionRow>(
+        request,
+        reply,
+        idempotency,
+        (within) =>
+          transactions.create(
+            requirePrincipal(request.principal),
+            request.body,
+            requestContext(request),
+            within,
+          ),
+        {
+          statusCode: 201,
+          body: (transaction) => ({
+            success: true as const,
+            data: { transaction: presentTransaction(transaction) },
+            message: 'Transaction recorded',
+          }),
+        },
+      ),
+  );
+
+  app.get(
+    '/transactions/stats',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Totals, per-status breakdown and per-day figures (amounts: successful payments only)',
+        querystring: TransactionStatsQuery,
+        response: replies({ 200: StatsReply }),
+      },
+    },
+    async (request) => {
+      const stats = await transactions.stats(requirePrincipal(request.principal), request.query);
+      return { success: true as const, data: stats };
+    },
+  );
+
+  app.get(
+    '/transactions/export.csv',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'The filtered list as CSV, streamed (any number of rows)',
+        querystring: TransactionExportQuery,
+      },
+    },
+    async (request, reply) => {
+      const csv = await transactions.exportCsv(requirePrincipal(request.principal), request.query);
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', 'attachment; filename="transactions.csv"')
+        .header('cache-control', 'no-store')
+        .send(csv);
+    },
+  );
+
+  app.post(
+    '/transactions/simulate',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Create 1 to 100 realistic payments on a QR code at once (honours Idempotency-Key)',
+        body: SimulateBody,
+        response: replies({ 201: SimulateReply }),
+      },
+    },
+    async (request, reply) =>
+      replyIdempotently<TransactionRow[]>(
+        request,
+        reply,
+        idempotency,
+        (within) =>
+          transactions.simulate(
+            requirePrincipal(request.principal),
+            request.body.qrId,
+            request.body.count ?? 1,
+            requestContext(request),
+            random,
+            within,
+          ),
+        {
+          statusCode: 201,
+          body: (rows) => ({
+            success: true as const,
+            data: { transactions: rows.map((row) => presentTransaction(row)), count: rows.length },
+            message: `${rows.length} transactions simulated`,
+          }),
+        },
+      ),
+  );
+
+  app.get(
+    '/transactions/:id',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'One payment (by paymentId or UUID) with its status history',
+        params: TransactionParams,
+        response: replies({ 200: TransactionReply }),
+      },
+    },
+    async (request) => {
+      const transaction = await transactions.get(requirePrincipal(request.principal), request.params.id);
+      return { success: true as const, data: { transaction: presentTransaction(transaction) } };
+    },
+  );
+
+  app.patch(
+    '/transactions/:id',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Move a Pending payment to Success or Failed (the only allowed moves)',
+        params: TransactionParams,
+        body: TransactionPatchBody,
+        response: replies({ 200: TransactionReply }),
+      },
+    },
+    async (request) => {
+      const transaction = await transactions.changeStatus(
+        requirePrincipal(request.principal),
+        request.params.id,
+        request.body.status,
+        requestContext(request),
+      );
+      return {
+        success: true as const,
+        data: { transaction: presentTransaction(transaction) },
+        message: `Transaction is now ${transaction.status}`,
+      };
+    },
+  );
+
+  app.delete(
+    '/transactions/:id',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Delete a payment record (by paymentId or UUID)',
+        params: TransactionParams,
+        response: replies({ 200: TransactionDeleteReply }),
+      },
+    },
+    async (request) => {
+      const paymentId = await transactions.remove(
+        requirePrincipal(request.principal),
+        request.params.id,
+        requestContext(request),
+      );
+      return { success: true as const, data: { paymentId }, message: 'Transaction deleted' };
+    },
+  );
+};

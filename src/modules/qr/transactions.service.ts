@@ -1,0 +1,417 @@
+import { PassThrough, type Readable } from 'node:stream';
+import type { Db, Executor } from '../../db/database.ts';
+import type { QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
+import type { WithinTransaction } from '../../http/idempotency.ts';
+import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
+import type { Principal } from '../../http/principal.ts';
+import type { RequestContext } from '../../http/request-context.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
+import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
+import { endOfZonedDay, isTimeZone, startOfZonedDay } from '../../lib/time-zone.ts';
+import type { AuditService } from '../audit/index.ts';
+import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
+import {
+  amountAboveMax,
+  invalidField,
+  invalidStatusTransition,
+  qrInactive,
+  transactionNotFound,
+  utrTaken,
+} from './errors.ts';
+import type { QrCodeRow, QrCodeService } from './service.ts';
+import { isVisible, tenantOf } from './service.ts';
+import { type Random, type SimulatedPayment, simulatePayment } from './simulation-data.ts';
+import { countOf, summarize, type TransactionStats } from './stats.ts';
+import * as repo from './transactions.repo.ts';
+
+export type TransactionRow = repo.TransactionRow;
+export type TransactionDetail = TransactionRow & { statusHistory?: repo.StatusChangeRow[] };
+
+export interface TransactionInput {
+  readonly qrId: string;
+  readonly amount: number;
+  readonly status?: QrPaymentStatus;
+  readonly utr?: string;
+  readonly timestamp?: string;
+  readonly customerInfo?: {
+    readonly name?: string | null;
+    readonly phone?: string | null;
+    readonly upiApp?: UpiApp | null;
+  };
+}
+
+/** Filters as the API takes them: dates are `YYYY-MM-DD` (a whole day in `tz`) or date-times. */
+export interface TransactionQuery {
+  readonly qrId?: string;
+  readonly status?: QrPaymentStatus;
+  readonly startDate?: string;
+  readonly endDate?: string;
+  readonly tz?: string;
+  readonly merchantId?: string;
+}
+
+export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
+const EXPORT_BATCH_SIZE = 1_000;
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+/** The only moves a payment's status may make; a Success or Failed payment is final. */
+const STATUS_MOVES: Record<QrPaymentStatus, readonly QrPaymentStatus[]> = {
+  Pending: ['Success', 'Failed'],
+  Success: [],
+  Failed: [],
+};
+
+export function createTransactionService(deps: {
+  db: Db;
+  clock: Clock;
+  audit: AuditService;
+  qrCodes: QrCodeService;
+}) {
+  const { db, clock, audit, qrCodes } = deps;
+
+  async function loadVisible(executor: Executor, principal: Principal, idOrPaymentId: string) {
+    const key = isUuid(idOrPaymentId) ? { id: idOrPaymentId } : { paymentId: idOrPaymentId.toUpperCase() };
+    const transaction = await repo.findTransaction(executor, key);
+    if (transaction === undefined || !isVisible(principal, transaction.merchantId))
+      throw transactionNotFound();
+    return transaction;
+  }
+
+  /**
+   * The query as a repository filter, or null when it names a QR code the caller cannot see
+   * (an empty result, not an error: it is a filter).
+   */
+  async function resolveFilter(
+    principal: Principal,
+    query: TransactionQuery,
+  ): Promise<{ filter: repo.TransactionFilter; timeZone: string } | null> {
+    const timeZone = query.tz ?? DEFAULT_TIME_ZONE;
+    if (!isTimeZone(timeZone)) throw invalidField('tz', 'must be an IANA time zone such as Asia/Kolkata');
+    const from =
+      query.startDate === undefined ? undefined : boundOf('startDate', query.startDate, timeZone, 'start');
+    const to = query.endDate === undefined ? undefined : boundOf('endDate', query.endDate, timeZone, 'end');
+    const merchantId = principal.role === 'admin' ? query.merchantId : tenantOf(principal);
+    let qrCodeId: string | undefined;
+    if (query.qrId !== undefined) {
+      try {
+        qrCodeId = (await qrCodes.loadVisible(db, principal, query.qrId)).id;
+      } catch {
+        return null;
+      }
+    }
+    return { filter: { merchantId, qrCodeId, status: query.status, from, to }, timeZone };
+  }
+
+  async function countMatching(filter: repo.TransactionFilter): Promise<number> {
+    if (filter.from === undefined && filter.to === undefined) {
+      return countOf(await repo.sumTotals(db, filter), filter.status);
+    }
+    const days = await repo.sumByDay(db, filter, 'UTC');
+    return days.reduce((sum, day) => sum + countOf(day, filter.status), 0);
+  }
+
+  async function listMatching(filter: repo.TransactionFilter, page: PageRequest) {
+    const [transactions, totalRecords] = await Promise.all([
+      repo.findTransactionPage(db, filter, page),
+      countMatching(filter),
+    ]);
+    return { transactions, pagination: pageInfo(page, transactions.length, totalRecords) };
+  }
+
+  /** Writes payments with generated identifiers, and their first history rows. */
+  async function insertPayments(
+    trx: Executor,
+    qrCode: QrCodeRow,
+    payments: readonly (Omit<SimulatedPayment, 'customerName' | 'customerPhone' | 'customerUpiApp'> & {
+      utr?: string;
+      occurredAt: Date;
+      customerName: string | null;
+      customerPhone: string | null;
+      customerUpiApp: UpiApp | null;
+    })[],
+    origin: QrPaymentOrigin,
+    actorId: string | null,
+  ): Promise<TransactionRow[]> {
+    const now = clock.now();
+    const rows = payments.map((payment) => ({
+      id: uuidv7(now.getTime()),
+      paymentId: newPaymentId(now),
+      qrCodeId: qrCode.id,
+      qrId: qrCode.qrId,
+      merchantId: qrCode.merchantId,
+      amountMinor: payment.amountMinor,
+      status: payment.status,
+      utr: payment.utr ?? randomCode(12),
+      occurredAt: payment.occurredAt,
+      customerName: payment.customerName,
+      customerPhone: payment.customerPhone,
+      customerUpiApp: payment.customerUpiApp,
+      origin,
+      createdAt: now,
+      updatedAt: now,
+    }));
+    return repo.insertTransactions(trx, rows, {
+      cause: origin === 'manual' ? 'created' : origin,
+      actorId,
+      ids: rows.map(() => uuidv7(now.getTime())),
+    });
+  }
+
+  return {
+    /** Records a payment received through a QR code (manual entry or back-fill). */
+    async create(
+      principal: Principal,
+      input: TransactionInput,
+      context: RequestContext,
+      within?: WithinTransaction<TransactionRow>,
+    ): Promise<TransactionRow> {
+      const amountMinor = toMinorUnits(input.amount);
+      if (amountMinor === null || amountMinor < 100n) {
+        throw invalidField('amount', 'must be from 1 to 100000 rupees with at most two decimals');
+      }
+      const now = clock.now();
+      const occurredAt = input.timestamp === undefined ? now : new Date(input.timestamp);
+      if (Number.isNaN(occurredAt.getTime()))
+        throw invalidField('timestamp', 'must be an ISO-8601 date-time');
+      if (occurredAt > now) throw invalidField('timestamp', 'must not be in the future');
+      const customer = input.customerInfo ?? {};
+      try {
+        return await db.transaction().execute(async (trx) => {
+          // Shared lock: the code cannot be deactivated or deleted under a payment being recorded.
+          const qrCode = await qrCodes.loadVisible(trx, principal, input.qrId, 'share');
+          assertPayable(qrCode, amountMinor);
+          const [transaction] = await insertPayments(
+            trx,
+            qrCode,
+            [
+              {
+                amountMinor,
+                status: input.status ?? 'Success',
+                ...(input.utr === undefined ? {} : { utr: input.utr }),
+                occurredAt,
+                customerName: customer.name === '' ? null : (customer.name ?? null),
+                customerPhone: customer.phone ?? null,
+                customerUpiApp: customer.upiApp ?? null,
+              },
+            ],
+            'manual',
+            principal.userId,
+          );
+          if (transaction === undefined) throw new Error('insert returned no row');
+          await audit.record(trx, context, {
+            action: 'qr_payment.recorded',
+            targetType: 'qr_transaction',
+            targetId: transaction.id,
+            details: { paymentId: transaction.paymentId, qrId: qrCode.qrId, utr: transaction.utr },
+          });
+          await within?.(trx, transaction);
+          return transaction;
+        });
+      } catch (error) {
+        if (isUniqueViolation(error, 'qr_transactions_utr_key') && input.utr !== undefined)
+          throw utrTaken(input.utr);
+        throw error;
+      }
+    },
+
+    async list(
+      principal: Principal,
+      query: TransactionQuery,
+      page: PageRequest,
+    ): Promise<{ transactions: TransactionRow[]; pagination: PageInfo }> {
+      const resolved = await resolveFilter(principal, query);
+      if (resolved === null) return { transactions: [], pagination: pageInfo(page, 0, 0) };
+      return listMatching(resolved.filter, page);
+    },
+
+    /** A QR code's payments: 404 when the code is not the caller's. */
+    async listForQrCode(
+      principal: Principal,
+      idOrQrId: string,
+      query: Omit<TransactionQuery, 'qrId' | 'merchantId'>,
+      page: PageRequest,
+    ): Promise<{ transactions: TransactionRow[]; pagination: PageInfo }> {
+      const qrCode = await qrCodes.loadVisible(db, principal, idOrQrId);
+      const resolved = await resolveFilter(principal, { ...query, merchantId: qrCode.merchantId });
+      if (resolved === null) throw new Error('filter without a QR code cannot be empty');
+      return listMatching({ ...resolved.filter, merchantId: qrCode.merchantId, qrCodeId: qrCode.id }, page);
+    },
+
+    async get(principal: Principal, idOrPaymentId: string): Promise<TransactionDetail> {
+      const transaction = await loadVisible(db, principal, idOrPaymentId);
+      return { ...transaction, statusHistory: await repo.findStatusHistory(db, transaction.id) };
+    },
+
+    /** Pending -> Success or Failed, the only moves; each is kept in the payment's history. */
+    async changeStatus(
+      principal: Principal,
+      idOrPaymentId: string,
+      to: QrPaymentStatus,
+      context: RequestContext,
+    ): Promise<TransactionDetail> {
+      return db.transaction().execute(async (trx) => {
+        const before = await loadVisible(trx, principal, idOrPaymentId);
+        if (!STATUS_MOVES[before.status].includes(to)) throw invalidStatusTransition(before.status, to);
+        const now = clock.now();
+        const updated = await repo.transitionStatus(trx, {
+          id: before.id,
+          from: before.status,
+          to,
+          cause: 'manual',
+          actorId: principal.userId,
+          historyId: uuidv7(now.getTime()),
+          at: now,
+        });
+        // Lost a race with another move: the status is no longer the one checked above.
+        if (updated === undefined) throw invalidStatusTransition(before.status, to);
+        await audit.record(trx, context, {
+          action: 'qr_payment.status_changed',
+          targetType: 'qr_transaction',
+          targetId: before.id,
+          details: { paymentId: before.paymentId, from: before.status, to },
+        });
+        return { ...updated, statusHistory: await repo.findStatusHistory(trx, before.id) };
+      });
+    },
+
+    async remove(principal: Principal, idOrPaymentId: string, context: RequestContext): Promise<string> {
+      return db.transaction().execute(async (trx) => {
+        const transaction = await loadVisible(trx, principal, idOrPaymentId);
+        await repo.deleteTransaction(trx, transaction.id);
+        await audit.record(trx, context, {
+          action: 'qr_payment.deleted',
+          targetType: 'qr_transaction',
+          targetId: transaction.id,
+          details: {
+            paymentId: transaction.paymentId,
+            qrId: transaction.qrId,
+            status: transaction.status,
+            amount: formatMajorUnits(transaction.amountMinor),
+            utr: transaction.utr,
+          },
+        });
+        return transaction.paymentId;
+      });
+    },
+
+    async stats(principal: Principal, query: TransactionQuery): Promise<TransactionStats> {
+      const resolved = await resolveFilter(principal, query);
+      if (resolved === null) return summarize([]);
+      const days = await repo.sumByDay(db, resolved.filter, resolved.timeZone);
+      return summarize(days, resolved.filter.status);
+    },
+
+    /**
+     * The filtered list as CSV, newest first, read in keyset batches inside one read-only
+     * snapshot: memory stays flat for a million rows and the file is one consistent moment.
+     */
+    async exportCsv(principal: Principal, query: TransactionQuery): Promise<Readable> {
+      const resolved = await resolveFilter(principal, query);
+      const output = new PassThrough();
+      const write = async (chunk: string): Promise<boolean> => {
+        if (output.destroyed) return false;
+        if (output.write(chunk)) return true;
+        // Wait for the client to read, or to go away (then stop and release the connection).
+        await new Promise((resume) => {
+          output.once('drain', resume);
+          output.once('close', resume);
+        });
+        return !output.destroyed;
+      };
+      db.transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute(async (trx) => {
+          if (!(await write(TRANSACTION_CSV_HEADER)) || resolved === null) return;
+          let after: { occurredAt: Date; id: string } | null = null;
+          for (;;) {
+            const batch = await repo.findTransactionBatch(trx, resolved.filter, after, EXPORT_BATCH_SIZE);
+            if (batch.length > 0 && !(await write(batch.map(transactionCsvLine).join('')))) return;
+            if (batch.length < EXPORT_BATCH_SIZE) return;
+            const last = batch[batch.length - 1] as TransactionRow;
+            after = { occurredAt: last.occurredAt, id: last.id };
+          }
+        })
+        .then(
+          () => output.end(),
+          (error: unknown) => output.destroy(error instanceof Error ? error : new Error(String(error))),
+        );
+      return output;
+    },
+
+    /** `count` realistic payments at once, for demos (not capped like the background simulator). */
+    async simulate(
+      principal: Principal,
+      qrId: string,
+      count: number,
+      context: RequestContext,
+      random: Random,
+      within?: WithinTransaction<TransactionRow[]>,
+    ): Promise<TransactionRow[]> {
+      return db.transaction().execute(async (trx) => {
+        const qrCode = await qrCodes.loadVisible(trx, principal, qrId, 'share');
+        if (qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
+        const now = clock.now();
+        const payments = Array.from({ length: count }, () => ({
+          ...simulatePayment(random, qrCode),
+          occurredAt: now,
+        }));
+        const rows = await insertPayments(trx, qrCode, payments, 'simulate_request', principal.userId);
+        await audit.record(trx, context, {
+          action: 'qr_payment.simulated',
+          targetType: 'qr_code',
+          targetId: qrCode.id,
+          details: { qrId: qrCode.qrId, count: rows.length },
+        });
+        await within?.(trx, rows);
+        return rows;
+      });
+    },
+
+    /** For the background simulator, inside its claiming transaction. */
+    async recordSimulatedPayments(
+      trx: Executor,
+      qrCode: QrCodeRow,
+      payments: readonly SimulatedPayment[],
+      occurredAt: Date,
+    ): Promise<TransactionRow[]> {
+      return insertPayments(
+        trx,
+        qrCode,
+        payments.map((payment) => ({ ...payment, occurredAt })),
+        'simulator',
+        null,
+      );
+    },
+  };
+}
+
+export type TransactionService = ReturnType<typeof createTransactionService>;
+
+function assertPayable(qrCode: QrCodeRow, amountMinor: MinorUnits): void {
+  if (qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
+  if (qrCode.maxAmountMinor > 0n && amountMinor > qrCode.maxAmountMinor) {
+    throw amountAboveMax(formatMajorUnits(qrCode.maxAmountMinor));
+  }
+}
+
+/** `PAY` + the millisecond clock + six random digits: unique in practice, and the column is UNIQUE. */
+function newPaymentId(now: Date): string {
+  return `PAY${now.getTime()}${randomDigits(6)}`;
+}
+
+function boundOf(field: string, value: string, timeZone: string, side: 'start' | 'end'): Date {
+  if (DATE_ONLY.test(value)) {
+    if (Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw invalidField(field, 'is not a calendar date');
+    return side === 'start' ? startOfZonedDay(value, timeZone) : endOfZonedDay(value, timeZone);
+  }
+  const at = new Date(value);
+  if (Number.isNaN(at.getTime())) throw invalidField(field, 'is not a valid date-time');
+  // An end date-time is inclusive; the repository's upper bound is exclusive.
+  return side === 'start' ? at : new Date(at.getTime() + 1);
+}
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const pgError = error as { code?: string; constraint?: string };
+  return pgError.code === '23505' && pgError.constraint === constraint;
+}
