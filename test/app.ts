@@ -23,6 +23,10 @@ export interface TestAppOptions {
   readonly loginThrottle?: Partial<LoginThrottlePolicy>;
   /** Reuse a database (e.g. two apps on one database); a fresh one is made otherwise. */
   readonly database?: TestDatabase;
+  /** Run the background payment simulator, as `npm start` does (off by default in tests). */
+  readonly startSimulator?: boolean;
+  /** What simulated payments are drawn from (e.g. seededRandom(42)). */
+  readonly random?: () => number;
 }
 
 /** Throttle delays off by default so tests stay fast; lockout limits as in production. */
@@ -45,11 +49,13 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     config,
     database: database.handle,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.random === undefined ? {} : { random: options.random }),
     loginThrottle: { ...TEST_LOGIN_THROTTLE, ...options.loginThrottle },
   };
   const services = createServices(deps);
   const app = await buildApp(deps, services);
   await app.ready();
+  if (options.startSimulator === true) services.simulationRunner.start();
   return {
     app,
     config,
