@@ -120,8 +120,11 @@ export function createSimulationRunner(deps: {
       for (const qrCode of due) {
         const room = settings.transactionsPerQrMax - qrCode.simulationGenerated;
         const count = qrCode.status === 'Active' ? Math.max(0, Math.min(paymentsPerRun(random), room)) : 0;
-        const payments = Array.from({ length: count }, () => simulatePayment(random, qrCode));
-        await transactions.recordSimulatedPayments(trx, qrCode, payments, now);
+        const payments = Array.from({ length: count }, () => ({
+          ...simulatePayment(random, qrCode),
+          occurredAt: now,
+        }));
+        await transactions.recordGeneratedPayments(trx, qrCode, payments, 'simulator');
         const finished = count >= room || qrCode.status !== 'Active';
         await repo.recordSimulationRun(trx, qrCode.id, {
           generated: count,

@@ -53,6 +53,7 @@ export interface TransactionQuery {
 
 export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 const EXPORT_BATCH_SIZE = 1_000;
+const PAYMENT_ID_RANDOM_DIGITS = 15;
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 /** The only moves a payment's status may make; a Success or Failed payment is final. */
 const STATUS_MOVES: Record<QrPaymentStatus, readonly QrPaymentStatus[]> = {
@@ -368,20 +369,17 @@ export function createTransactionService(deps: {
       });
     },
 
-    /** For the background simulator, inside its claiming transaction. */
-    async recordSimulatedPayments(
+    /**
+     * Payments made up by the background simulator (inside its claiming transaction) or by the
+     * seed script: no actor, no audit entry, each with its own time.
+     */
+    async recordGeneratedPayments(
       trx: Executor,
       qrCode: QrCodeRow,
-      payments: readonly SimulatedPayment[],
-      occurredAt: Date,
+      payments: readonly (SimulatedPayment & { occurredAt: Date })[],
+      origin: 'simulator' | 'seed',
     ): Promise<TransactionRow[]> {
-      return insertPayments(
-        trx,
-        qrCode,
-        payments.map((payment) => ({ ...payment, occurredAt })),
-        'simulator',
-        null,
-      );
+      return insertPayments(trx, qrCode, payments, origin, null);
     },
   };
 }
@@ -395,9 +393,13 @@ function assertPayable(qrCode: QrCodeRow, amountMinor: MinorUnits): void {
   }
 }
 
-/** `PAY` + the millisecond clock + six random digits: unique in practice, and the column is UNIQUE. */
+/**
+ * `PAY` + the millisecond clock + 15 random digits. A bulk insert writes thousands in one
+ * millisecond, so the random part must be wide: 2,000 ids share a millisecond with odds of a
+ * clash about 2e-9. The column is UNIQUE all the same.
+ */
 function newPaymentId(now: Date): string {
-  return `PAY${now.getTime()}${randomDigits(6)}`;
+  return `PAY${now.getTime()}${randomDigits(PAYMENT_ID_RANDOM_DIGITS)}`;
 }
 
 function boundOf(field: string, value: string, timeZone: string, side: 'start' | 'end'): Date {
