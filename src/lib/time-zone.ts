@@ -1,4 +1,5 @@
 const DAY_MS = 86_400_000;
+const HALF_DAY_MS = DAY_MS / 2;
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
 /** Whether `zone` is an IANA time zone this runtime knows (e.g. `Asia/Kolkata`, `UTC`). */
@@ -29,14 +30,30 @@ export function zoneOffsetMs(at: Date, zone: string): number {
   return asUtc - Math.floor(at.getTime() / 1000) * 1000;
 }
 
-/** When the calendar day `YYYY-MM-DD` begins in `zone`, as an instant. */
+/**
+ * When the calendar day `YYYY-MM-DD` begins in `zone`, as an instant: local midnight, or, where a
+ * clock change skips midnight (America/Santiago), the first instant that is on that day. Each
+ * offset in force around the day gives a candidate; the earliest candidate that falls on the day
+ * is its start.
+ */
 export function startOfZonedDay(day: string, zone: string): Date {
   const [year, month, date] = day.split('-').map(Number) as [number, number, number];
   const midnightUtc = Date.UTC(year, month - 1, date);
-  // The offset at the guess, corrected once for a day on which the offset changes (DST).
-  let start = midnightUtc - zoneOffsetMs(new Date(midnightUtc), zone);
-  start = midnightUtc - zoneOffsetMs(new Date(start), zone);
+  const offsets = new Set(
+    [-HALF_DAY_MS, 0, HALF_DAY_MS, DAY_MS].map((shift) => zoneOffsetMs(new Date(midnightUtc + shift), zone)),
+  );
+  let start: number | null = null;
+  for (const offset of offsets) {
+    const candidate = midnightUtc - offset;
+    if (localDateOf(new Date(candidate), zone) === day && (start === null || candidate < start)) start = candidate;
+  }
+  if (start === null) throw new Error(`no instant of ${day} in ${zone}`);
   return new Date(start);
+}
+
+function localDateOf(at: Date, zone: string): string {
+  const parts = Object.fromEntries(formatterFor(zone).formatToParts(at).map((part) => [part.type, part.value]));
+  return `${parts.year}-${parts.month}-${parts.day}`;
 }
 
 /** When the day after `YYYY-MM-DD` begins in `zone`: the exclusive end of that whole day. */
