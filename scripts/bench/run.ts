@@ -12,6 +12,7 @@ import { createDatabase, type Db } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { sha256Hex } from '../../src/lib/crypto.ts';
+import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 
 /**
  * `npm run bench [-- --scenario NAME --duration SEC --concurrency N]`
@@ -22,6 +23,8 @@ import { sha256Hex } from '../../src/lib/crypto.ts';
  */
 interface Scenario {
   readonly name: string;
+  /** Runs once before the scenario, e.g. to load its data set. */
+  readonly prepare?: () => Promise<void>;
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly headers: Record<string, string>;
@@ -43,6 +46,11 @@ interface Result {
   baselineThroughput?: number;
   ratio?: number;
 }
+
+const QR_CODE_COUNT = 10;
+const QR_TRANSACTION_COUNT = 1_000_000;
+const QR_LOAD_BATCH = 100_000;
+const QR_HISTORY_DAYS = 90;
 
 const { values: args } = parseArgs({
   options: {
@@ -92,6 +100,7 @@ try {
     throw new Error(`unknown scenario ${args.scenario}; have ${scenarios.map((s) => s.name).join(', ')}`);
   const results: Result[] = [];
   for (const scenario of selected) {
+    await scenario.prepare?.();
     const max = await runMax(scenario);
     results.push(max);
     console.log(JSON.stringify(max));
@@ -134,6 +143,7 @@ async function prepareScenarios(): Promise<Scenario[]> {
     sql`SELECT id, name, email, role, is_verified, is_active, last_login_at, created_at, updated_at FROM users WHERE id = ${userId}`.execute(
       db,
     );
+  const qr = qrDataSet(data.accessToken, data.user.id);
   return [
     {
       name: 'health',
@@ -171,7 +181,93 @@ async function prepareScenarios(): Promise<Scenario[]> {
         await selectUser(db);
       },
     },
+    ...qr.scenarios,
   ];
+}
+
+/**
+ * Issue 3's goal: list and stats for one merchant with 1,000,000 QR payments in the table
+ * (ten QR codes, 90 days, 80/15/5 status mix), loaded once by SQL before the first QR scenario.
+ */
+function qrDataSet(accessToken: string, userId: string) {
+  const headers = { authorization: `Bearer ${accessToken}` };
+  let merchantId = '';
+  let loaded: Promise<void> | null = null;
+  const load = async () => {
+    const merchant = await sql<{ id: string }>`SELECT id FROM merchants WHERE user_id = ${userId}`.execute(
+      database.db,
+    );
+    merchantId = merchant.rows[0]?.id ?? '';
+    for (let index = 0; index < QR_CODE_COUNT; index += 1) {
+      const response = await fetch(`${baseUrl}/api/v1/qr`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          qrId: `BN${String(index).padStart(3, '0')}`,
+          vpa: 'bench@okaxis',
+          referenceName: `Bench counter ${index}`,
+          category: 'Retail',
+        }),
+      });
+      if (response.status !== 201) throw new Error(`creating a bench QR code: ${response.status}`);
+    }
+    const startedAt = performance.now();
+    for (let offset = 0; offset < QR_TRANSACTION_COUNT; offset += QR_LOAD_BATCH) {
+      await sql`
+        INSERT INTO qr_transactions (id, payment_id, qr_code_id, qr_id, merchant_id, amount_minor, status, utr,
+          occurred_at, customer_name, customer_phone, customer_upi_app, origin, created_at, updated_at)
+        SELECT gen_random_uuid(), 'PAY' || lpad(i::text, 13, '0'), q.id, q.qr_id, q.merchant_id,
+          100 + (i * 7919) % 500000,
+          CASE WHEN i % 20 = 0 THEN 'Pending' WHEN i % 20 < 4 THEN 'Failed' ELSE 'Success' END,
+          upper(lpad(to_hex(i), 12, '0')),
+          now() - (i::float8 / ${QR_TRANSACTION_COUNT} * ${QR_HISTORY_DAYS}) * interval '1 day',
+          'Bench Customer', '9876543210', 'GPay', 'seed', now(), now()
+        FROM generate_series(${offset + 1}::int8, ${offset + QR_LOAD_BATCH}::int8) AS i
+        JOIN LATERAL (
+          SELECT id, qr_id, merchant_id FROM qr_codes WHERE merchant_id = ${merchantId}
+          ORDER BY qr_id OFFSET (i % ${QR_CODE_COUNT}) LIMIT 1
+        ) AS q ON true`.execute(database.db);
+    }
+    // Measured in the steady state, not while autovacuum and the checkpointer digest the load.
+    await sql`VACUUM ANALYZE qr_transactions, qr_merchant_rollups, qr_transaction_rollups, qr_transaction_totals`.execute(
+      database.db,
+    );
+    await sql`CHECKPOINT`.execute(database.db);
+    console.error(
+      `loaded ${QR_TRANSACTION_COUNT} QR payments in ${round((performance.now() - startedAt) / 1000)} s`,
+    );
+  };
+  const prepare = () => {
+    loaded ??= load();
+    return loaded;
+  };
+  const filter = () => ({ merchantId });
+  const scenarios: Scenario[] = [
+    {
+      name: 'qr-list',
+      prepare,
+      method: 'GET',
+      path: '/api/v1/transactions?limit=10',
+      headers,
+      fixedRate: 200,
+      baseline: async (db) => {
+        await Promise.all([
+          qrTransactions.findTransactionPage(db, filter(), { page: 1, limit: 10, offset: 0 }),
+          qrTransactions.sumTotals(db, filter()),
+        ]);
+      },
+    },
+    {
+      name: 'qr-stats',
+      prepare,
+      method: 'GET',
+      path: '/api/v1/transactions/stats',
+      headers,
+      fixedRate: 20,
+      baseline: (db) => qrTransactions.sumByDay(db, filter(), 'Asia/Kolkata'),
+    },
+  ];
+  return { scenarios };
 }
 
 async function runMax(scenario: Scenario): Promise<Result> {
