@@ -74,7 +74,13 @@ export function createServices(deps: AppDeps) {
     intervalMs: config.simulationIntervalMs,
     transactionsPerQrMax: config.maxTransactionsPerQr,
   };
-  const qrCodes = createQrCodeService({ db, clock, audit, merchants });
+  const qrCodes = createQrCodeService({
+    db,
+    clock,
+    audit,
+    merchants,
+    simulationIntervalMs: simulatorSettings.intervalMs,
+  });
   const transactions = createTransactionService({ db, clock, audit, qrCodes });
   const simulations = createSimulationService({ db, clock, qrCodes, settings: simulatorSettings });
   const simulationRunner = createSimulationRunner({

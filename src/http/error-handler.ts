@@ -60,9 +60,23 @@ export function classifyError(error: FastifyError | AppError | Error, isDevelopm
   };
 }
 
+/**
+ * A value that may be null (`T | null`) fails as "must be null" and "must match a schema in
+ * anyOf" beside its real problem: those two say nothing to a client, so they are left out
+ * whenever a real problem is reported with them.
+ */
+function informativeIssues(issues: NonNullable<FastifyError['validation']>) {
+  const informative = issues.filter(
+    (issue) =>
+      issue.keyword !== 'anyOf' &&
+      !(issue.keyword === 'type' && (issue.params as { type?: unknown }).type === 'null'),
+  );
+  return informative.length > 0 ? informative : issues;
+}
+
 function fieldProblems(error: FastifyError): FieldProblem[] {
   const where = error.validationContext ?? 'body';
-  return (error.validation ?? []).map((issue) => {
+  return informativeIssues(error.validation ?? []).map((issue) => {
     const params = issue.params as Record<string, unknown>;
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
     const missing = typeof params.missingProperty === 'string' ? params.missingProperty : undefined;

@@ -45,14 +45,19 @@ export function startOfZonedDay(day: string, zone: string): Date {
   let start: number | null = null;
   for (const offset of offsets) {
     const candidate = midnightUtc - offset;
-    if (localDateOf(new Date(candidate), zone) === day && (start === null || candidate < start)) start = candidate;
+    if (localDateOf(new Date(candidate), zone) === day && (start === null || candidate < start))
+      start = candidate;
   }
   if (start === null) throw new Error(`no instant of ${day} in ${zone}`);
   return new Date(start);
 }
 
 function localDateOf(at: Date, zone: string): string {
-  const parts = Object.fromEntries(formatterFor(zone).formatToParts(at).map((part) => [part.type, part.value]));
+  const parts = Object.fromEntries(
+    formatterFor(zone)
+      .formatToParts(at)
+      .map((part) => [part.type, part.value]),
+  );
   return `${parts.year}-${parts.month}-${parts.day}`;
 }
 

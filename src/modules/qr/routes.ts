@@ -269,9 +269,11 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
           querystring: QrImageQuery,
           response: replies({
             200: Type.Unsafe<Buffer | string>({
-              type: 'string',
-              format: 'binary',
-              description: `image/${format === 'png' ? 'png' : 'svg+xml'}`,
+              content: {
+                [format === 'png' ? 'image/png' : 'image/svg+xml']: {
+                  schema: { type: 'string', format: 'binary' },
+                },
+              },
             }),
           }),
         },

@@ -51,8 +51,10 @@ export function createQrCodeService(deps: {
   clock: Clock;
   audit: AuditService;
   merchants: MerchantService;
+  /** A simulation's first run comes one interval after it starts, however it is started. */
+  simulationIntervalMs: number;
 }) {
-  const { db, clock, audit, merchants } = deps;
+  const { db, clock, audit, merchants, simulationIntervalMs } = deps;
 
   /** A QR code the principal may see, by UUID or qrId; another tenant's is "not found". */
   async function loadVisible(
@@ -101,7 +103,8 @@ export function createQrCodeService(deps: {
         notes: blankToNull(input.notes),
         status,
         simulationActive: input.simulationActive === true,
-        simulationNextRunAt: input.simulationActive === true ? now : null,
+        simulationNextRunAt:
+          input.simulationActive === true ? new Date(now.getTime() + simulationIntervalMs) : null,
       };
       return db.transaction().execute(async (trx) => {
         for (let attempt = 1; attempt <= QR_ID_ATTEMPTS_MAX; attempt += 1) {

@@ -282,9 +282,12 @@ export async function sumByDay(
     if (filter.qrCodeId !== undefined) conditions.push(sql`qr_code_id = ${filter.qrCodeId}`);
     parts.push(sql`
       SELECT (occurred_at AT TIME ZONE ${timeZone})::date AS day,
-        (status = 'Success')::int8, CASE WHEN status = 'Success' THEN amount_minor ELSE 0 END,
-        (status = 'Failed')::int8, CASE WHEN status = 'Failed' THEN amount_minor ELSE 0 END,
-        (status = 'Pending')::int8, CASE WHEN status = 'Pending' THEN amount_minor ELSE 0 END
+        (status = 'Success')::int::int8 AS success_count,
+        CASE WHEN status = 'Success' THEN amount_minor ELSE 0 END AS success_amount_minor,
+        (status = 'Failed')::int::int8 AS failed_count,
+        CASE WHEN status = 'Failed' THEN amount_minor ELSE 0 END AS failed_amount_minor,
+        (status = 'Pending')::int::int8 AS pending_count,
+        CASE WHEN status = 'Pending' THEN amount_minor ELSE 0 END AS pending_amount_minor
       FROM qr_transactions WHERE ${sql.join(conditions, sql` AND `)}`);
   }
   if (parts.length === 0) return [];

@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import type { IdempotencyStore } from '../../http/idempotency.ts';
 import { replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
@@ -120,6 +122,13 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
         tags: TAGS,
         summary: 'The filtered list as CSV, streamed (any number of rows)',
         querystring: TransactionExportQuery,
+        response: replies({
+          200: Type.Unsafe<Readable>({
+            content: {
+              'text/csv': { schema: { type: 'string', description: 'RFC 4180, CRLF, header row first' } },
+            },
+          }),
+        }),
       },
     },
     async (request, reply) => {

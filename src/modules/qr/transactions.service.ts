@@ -404,7 +404,11 @@ function newPaymentId(now: Date): string {
 
 function boundOf(field: string, value: string, timeZone: string, side: 'start' | 'end'): Date {
   if (DATE_ONLY.test(value)) {
-    if (Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw invalidField(field, 'is not a calendar date');
+    // Date.parse reads 2026-02-30 as 2 March: a real date prints back as itself.
+    const parsed = Date.parse(`${value}T00:00:00Z`);
+    if (Number.isNaN(parsed) || new Date(parsed).toISOString().slice(0, 10) !== value) {
+      throw invalidField(field, 'is not a calendar date');
+    }
     return side === 'start' ? startOfZonedDay(value, timeZone) : endOfZonedDay(value, timeZone);
   }
   const at = new Date(value);
