@@ -15,7 +15,7 @@ import { sha256Hex } from '../../src/lib/crypto.ts';
 import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 
 /**
- * `npm run bench [-- --scenario NAME --duration SEC --concurrency N]`
+ * `npm run bench [-- --scenario NAME[,NAME...] --duration SEC --concurrency N]`
  *
  * Starts the real server on a fresh embedded PostgreSQL (durable settings, as in production),
  * runs each scenario closed-loop at a fixed concurrency ("max") and open-loop at an evenly paced
@@ -93,9 +93,9 @@ await waitForHealth();
 
 try {
   const scenarios = await prepareScenarios();
-  const selected = scenarios.filter(
-    (scenario) => args.scenario === undefined || scenario.name === args.scenario,
-  );
+  // One name, or several separated by commas (scenarios sharing a data set load it once).
+  const wanted = args.scenario?.split(',');
+  const selected = scenarios.filter((scenario) => wanted === undefined || wanted.includes(scenario.name));
   if (selected.length === 0)
     throw new Error(`unknown scenario ${args.scenario}; have ${scenarios.map((s) => s.name).join(', ')}`);
   const results: Result[] = [];
