@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { Db, Executor } from '../../db/database.ts';
 import type { QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
+import { AppError } from '../../http/errors.ts';
 import type { WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
@@ -96,8 +97,9 @@ export function createTransactionService(deps: {
     if (query.qrId !== undefined) {
       try {
         qrCodeId = (await qrCodes.loadVisible(db, principal, query.qrId)).id;
-      } catch {
-        return null;
+      } catch (error) {
+        if (error instanceof AppError && error.statusCode === 404) return null;
+        throw error;
       }
     }
     return { filter: { merchantId, qrCodeId, status: query.status, from, to }, timeZone };
