@@ -29,6 +29,7 @@ export interface SimulationState {
 const CLAIM_BATCH_SIZE = 50;
 const POLL_MS_MIN = 20;
 const POLL_MS_MAX = 1_000;
+const ACTIVE_COUNT_CACHE_MS = 1_000;
 
 /**
  * Starting and stopping simulations. The state lives on the QR code row, so `/api/qr/:id/simulation`
@@ -41,9 +42,10 @@ export function createSimulationService(deps: {
   settings: SimulatorSettings;
 }) {
   const { db, clock, qrCodes, settings } = deps;
+  let activeCount: { readAt: number; value: Promise<number> } | null = null;
   return {
     async change(principal: Principal, idOrQrId: string, action: SimulationAction): Promise<SimulationState> {
-      return db.transaction().execute(async (trx) => {
+      const state = await db.transaction().execute(async (trx) => {
         const qrCode = await qrCodes.loadVisible(trx, principal, idOrQrId, 'update');
         const start = action === 'toggle' ? !qrCode.simulationActive : action === 'start';
         if (start === qrCode.simulationActive) return stateOf(qrCode);
@@ -60,6 +62,8 @@ export function createSimulationService(deps: {
         });
         return stateOf(updated);
       });
+      activeCount = null; // after the commit, so a concurrent read cannot cache the old count
+      return state;
     },
 
     async status(principal: Principal): Promise<{ activeCount: number; simulations: SimulationState[] }> {
@@ -72,10 +76,25 @@ export function createSimulationService(deps: {
     /** The caller's simulations; an admin's call stops every one. */
     async stopAll(principal: Principal): Promise<string[]> {
       const merchantId = principal.role === 'admin' ? null : tenantOf(principal);
-      return repo.stopSimulations(db, merchantId, clock.now());
+      const stopped = await repo.stopSimulations(db, merchantId, clock.now());
+      activeCount = null;
+      return stopped;
     },
 
-    activeCount: () => repo.countActiveSimulations(db),
+    /**
+     * QR codes being simulated, across all processes. Cached for a second (changes made through
+     * this process clear it), since load balancers call /health many times a second.
+     */
+    activeCount(): Promise<number> {
+      const now = performance.now();
+      if (activeCount !== null && now - activeCount.readAt < ACTIVE_COUNT_CACHE_MS) return activeCount.value;
+      const value = repo.countActiveSimulations(db);
+      activeCount = { readAt: now, value };
+      value.catch(() => {
+        activeCount = null;
+      });
+      return value;
+    },
   };
 }
 

@@ -55,15 +55,13 @@ export function createSystemService(deps: SystemDeps) {
   return {
     async health() {
       const database = await pingDatabase();
+      // Only behind a database that answers: the ping's timeout guards a silent one.
+      const activeSimulations =
+        database.ok && deps.simulator !== undefined ? await deps.simulator.activeCount() : null;
       const simulator =
         deps.simulator === undefined
           ? {}
-          : {
-              simulator: {
-                initialized: deps.simulator.initialized,
-                activeSimulations: database.ok ? await deps.simulator.activeCount() : null,
-              },
-            };
+          : { simulator: { initialized: deps.simulator.initialized, activeSimulations } };
       return {
         status: database.ok ? ('healthy' as const) : ('unhealthy' as const),
         timestamp: new Date().toISOString(),
