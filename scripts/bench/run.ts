@@ -12,6 +12,8 @@ import { createDatabase, type Db } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { sha256Hex } from '../../src/lib/crypto.ts';
+import { randomCode, randomDigits, uuidv7 } from '../../src/lib/ids.ts';
+import * as qrCodes from '../../src/modules/qr/repo.ts';
 import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 
 /**
@@ -28,6 +30,8 @@ interface Scenario {
   readonly method: 'GET' | 'POST';
   readonly path: string;
   readonly headers: Record<string, string>;
+  /** JSON request body, sent with every request. */
+  readonly body?: string;
   readonly fixedRate: number;
   /** The SQL the endpoint runs, issued straight on the pool: the ceiling to compare against. */
   readonly baseline?: (db: Db) => Promise<unknown>;
@@ -258,6 +262,56 @@ function qrDataSet(accessToken: string, userId: string) {
       },
     },
     {
+      // Every request lands on one QR code, so all contend for its rollup rows: the worst case.
+      name: 'qr-payment',
+      prepare,
+      method: 'POST',
+      path: '/api/v1/transactions',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        qrId: 'BN000',
+        amount: 120.5,
+        customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
+      }),
+      fixedRate: 200,
+      // The endpoint's transaction: lock the QR code, insert the payment and its history row (the
+      // triggers upsert three rollup rows), write the audit row.
+      baseline: (db) =>
+        db.transaction().execute(async (trx) => {
+          const qrCode = await qrCodes.findQrCode(trx, { qrId: 'BN000' }, 'share');
+          if (qrCode === undefined) throw new Error('bench QR code missing');
+          const now = new Date();
+          const id = uuidv7(now.getTime());
+          await qrTransactions.insertTransactions(
+            trx,
+            [
+              {
+                id,
+                paymentId: `PAY${now.getTime()}${randomDigits(15)}`,
+                qrCodeId: qrCode.id,
+                qrId: qrCode.qrId,
+                merchantId: qrCode.merchantId,
+                amountMinor: 12050n,
+                status: 'Success',
+                utr: randomCode(12),
+                occurredAt: now,
+                customerName: 'Bench Payer',
+                customerPhone: null,
+                customerUpiApp: 'GPay',
+                origin: 'manual',
+                createdAt: now,
+                updatedAt: now,
+              },
+            ],
+            { cause: 'created', actorId: userId, ids: [uuidv7(now.getTime())] },
+          );
+          await sql`INSERT INTO audit_logs (id, actor_id, actor_role, action, target_type, target_id, details)
+            VALUES (${uuidv7(now.getTime())}, ${userId}, 'merchant', 'qr_payment.recorded', 'qr_transaction', ${id}, '{}')`.execute(
+            trx,
+          );
+        }),
+    },
+    {
       name: 'qr-stats',
       prepare,
       method: 'GET',
@@ -275,6 +329,7 @@ async function runMax(scenario: Scenario): Promise<Result> {
     url: `${baseUrl}${scenario.path}`,
     method: scenario.method,
     headers: scenario.headers,
+    ...(scenario.body === undefined ? {} : { body: scenario.body }),
     connections: concurrency,
     duration: durationSec,
   });
@@ -367,7 +422,7 @@ function sendOnce(agent: http.Agent, scenario: Scenario): Promise<number> {
       },
     );
     request.on('error', reject);
-    request.end();
+    request.end(scenario.body);
   });
 }
 
