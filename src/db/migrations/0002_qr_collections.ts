@@ -105,6 +105,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
       FOR EACH STATEMENT EXECUTE FUNCTION qr_rollup_on_update();
 
+    -- Recomputes every rollup from the payments: for an operator in doubt, and for the test that
+    -- proves the triggers keep them exact.
+    CREATE FUNCTION qr_rollups_rebuild() RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        LOCK TABLE qr_transactions IN SHARE MODE;
+        DELETE FROM qr_transaction_rollups;
+        DELETE FROM qr_merchant_rollups;
+        DELETE FROM qr_transaction_totals;
+        ${sql.raw(applyToRollups('qr_transactions', '+'))}
+      END $$;
+
     CREATE TABLE idempotency_keys (
       scope text NOT NULL,
       key text NOT NULL,
