@@ -147,7 +147,7 @@ export async function stopSimulations(
   return rows.map((row) => row.qrId);
 }
 
-/** Active simulations first; a status page, not an export, so it is bounded. */
+/** A status page, not an export, so it is bounded. */
 export const SIMULATIONS_LISTED_MAX = 500;
 
 export async function findSimulations(executor: Executor, merchantId: string | null): Promise<QrCodeRow[]> {
@@ -155,7 +155,6 @@ export async function findSimulations(executor: Executor, merchantId: string | n
     .selectFrom('qrCodes')
     .select(QR_CODE_COLUMNS)
     .where((eb) => eb.or([eb('simulationActive', '=', true), eb('simulationGenerated', '>', 0)]))
-    .orderBy('simulationActive', 'desc')
     .orderBy('qrId')
     .limit(SIMULATIONS_LISTED_MAX);
   if (merchantId !== null) query = query.where('merchantId', '=', merchantId);
