@@ -175,6 +175,83 @@ export interface IdempotencyKeysTable {
   createdAt: Timestamp;
 }
 
+export type LedgerOwnerType = 'user' | 'merchant' | 'platform';
+export type LedgerPurpose =
+  | 'wallet'
+  | 'merchant_payable'
+  | 'gateway_clearing'
+  | 'fees_revenue'
+  | 'payouts_in_transit'
+  | 'fx'
+  | 'suspense'
+  | 'external_funding';
+export type LedgerEntryType =
+  | 'deposit'
+  | 'withdrawal'
+  | 'transfer'
+  | 'qr_payment'
+  | 'fee'
+  | 'swap'
+  | 'hold'
+  | 'capture'
+  | 'void'
+  | 'reversal'
+  | 'adjustment';
+export type LedgerAccountStatus = 'open' | 'frozen' | 'closed';
+export type LedgerHoldStatus = 'active' | 'captured' | 'voided' | 'expired';
+type Minor = ColumnType<bigint, bigint | undefined, bigint>;
+
+export interface LedgerAccountsTable {
+  id: string;
+  ownerType: LedgerOwnerType;
+  ownerId: string | null;
+  purpose: LedgerPurpose;
+  currency: string;
+  shard: Generated<number>;
+  normalSide: 'debit' | 'credit';
+  allowNegative: boolean;
+  debitsMinor: Minor;
+  creditsMinor: Minor;
+  balanceMinor: Minor;
+  heldMinor: Minor;
+  status: Generated<LedgerAccountStatus>;
+  lowBalanceThresholdMinor: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  type: LedgerEntryType;
+  description: string;
+  metadata: Json;
+  idempotencyRef: string;
+  reversesEntryId: string | null;
+  createdAt: Timestamp;
+}
+
+export interface LedgerPostingsTable {
+  id: string;
+  entryId: string;
+  accountId: string;
+  amountMinor: ColumnType<bigint, bigint, never>;
+  currency: string;
+  balanceAfterMinor: ColumnType<bigint, bigint, never>;
+  createdAt: Timestamp;
+}
+
+export interface LedgerHoldsTable {
+  id: string;
+  accountId: string;
+  amountMinor: ColumnType<bigint, bigint, bigint>;
+  capturedMinor: Minor;
+  status: Generated<LedgerHoldStatus>;
+  reference: string;
+  expiresAt: Date | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -189,6 +266,10 @@ export interface Database {
   qrMerchantRollups: QrMerchantRollupsTable;
   qrTransactionTotals: QrTransactionTotalsTable;
   idempotencyKeys: IdempotencyKeysTable;
+  ledgerAccounts: LedgerAccountsTable;
+  ledgerEntries: LedgerEntriesTable;
+  ledgerPostings: LedgerPostingsTable;
+  ledgerHolds: LedgerHoldsTable;
 }
 
 export type User = Selectable<UsersTable>;
