@@ -27,6 +27,7 @@ import {
   createAuthService,
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
+import { createLedgerService, ledgerRoutes } from './modules/ledger/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
 import {
   createQrCodeService,
@@ -69,6 +70,7 @@ export function createServices(deps: AppDeps) {
   const accessTokens = createAccessTokens({ secret: config.jwtSecret, clock });
   const auth = createAuthService({ db, clock, audit, merchants, accessTokens, throttle: deps.loginThrottle });
   const idempotency = createIdempotencyStore({ db, clock });
+  const ledger = createLedgerService({ db, clock });
   const random = deps.random ?? Math.random;
   const simulatorSettings = {
     intervalMs: config.simulationIntervalMs,
@@ -109,6 +111,7 @@ export function createServices(deps: AppDeps) {
     merchants,
     auth,
     idempotency,
+    ledger,
     random,
     qrCodes,
     transactions,
@@ -209,6 +212,7 @@ export async function buildApp(
         random: services.random,
       });
       await api.register(simulationRoutes, { simulations: services.simulations });
+      await api.register(ledgerRoutes, { ledger: services.ledger });
     },
     { prefix: API_PREFIX },
   );

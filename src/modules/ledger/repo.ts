@@ -1,0 +1,404 @@
+import { sql } from 'kysely';
+import type { Executor } from '../../db/database.ts';
+import type {
+  LedgerAccountStatus,
+  LedgerEntryType,
+  LedgerHoldStatus,
+  LedgerOwnerType,
+  LedgerPurpose,
+} from '../../db/types.ts';
+import type { PageRequest } from '../../http/pagination.ts';
+
+export const ACCOUNT_COLUMNS = [
+  'id',
+  'ownerType',
+  'ownerId',
+  'purpose',
+  'currency',
+  'shard',
+  'normalSide',
+  'allowNegative',
+  'debitsMinor',
+  'creditsMinor',
+  'balanceMinor',
+  'heldMinor',
+  'status',
+  'lowBalanceThresholdMinor',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export interface AccountRow {
+  id: string;
+  ownerType: LedgerOwnerType;
+  ownerId: string | null;
+  purpose: LedgerPurpose;
+  currency: string;
+  shard: number;
+  normalSide: 'debit' | 'credit';
+  allowNegative: boolean;
+  debitsMinor: bigint;
+  creditsMinor: bigint;
+  balanceMinor: bigint;
+  heldMinor: bigint;
+  status: LedgerAccountStatus;
+  lowBalanceThresholdMinor: bigint | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AccountKey {
+  readonly ownerType: LedgerOwnerType;
+  readonly ownerId: string | null;
+  readonly purpose: LedgerPurpose;
+  readonly currency: string;
+}
+
+export interface EntryInput {
+  readonly id: string;
+  readonly type: LedgerEntryType;
+  readonly description?: string;
+  readonly metadata?: Record<string, unknown>;
+  readonly idempotencyRef: string;
+  readonly reversesEntryId?: string | null;
+  readonly createdAt: Date;
+}
+
+export interface PostingLine {
+  readonly id: string;
+  readonly accountId: string;
+  /** Signed: a debit is positive, a credit negative. */
+  readonly amountMinor: bigint;
+}
+
+export interface PostResult {
+  readonly entryId: string;
+  /** True when an entry with the same type and idempotency reference already existed. */
+  readonly replayed: boolean;
+  readonly postings: readonly { accountId: string; amountMinor: bigint; balanceAfterMinor: bigint }[];
+}
+
+/** One round trip: the database function locks, checks, updates totals and writes the entry. */
+export async function post(
+  executor: Executor,
+  entry: EntryInput,
+  lines: readonly PostingLine[],
+): Promise<PostResult> {
+  const { rows } = await sql<{
+    result: { entryId: string; replayed: boolean; postings: Record<string, string>[] };
+  }>`
+    SELECT ledger_post(${JSON.stringify({ ...entry, createdAt: entry.createdAt.toISOString() })}::jsonb,
+      ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb) AS result`.execute(
+    executor,
+  );
+  const result = rows[0]?.result;
+  if (result === undefined) throw new Error('ledger_post returned nothing');
+  return {
+    entryId: result.entryId,
+    replayed: result.replayed,
+    postings: result.postings.map((posting) => ({
+      accountId: posting.accountId as string,
+      amountMinor: BigInt(posting.amountMinor as string),
+      balanceAfterMinor: BigInt(posting.balanceAfterMinor as string),
+    })),
+  };
+}
+
+/** Creates the account's shards 0..shards-1 when missing; returns them all, by shard. */
+export async function ensureAccounts(
+  executor: Executor,
+  key: AccountKey,
+  options: {
+    shards: number;
+    normalSide: 'debit' | 'credit';
+    allowNegative: boolean;
+    newIds: readonly string[];
+  },
+): Promise<AccountRow[]> {
+  await executor
+    .insertInto('ledgerAccounts')
+    .values(
+      options.newIds.slice(0, options.shards).map((id, shard) => ({
+        id,
+        ...key,
+        shard,
+        normalSide: options.normalSide,
+        allowNegative: options.allowNegative,
+      })),
+    )
+    .onConflict((oc) => oc.doNothing())
+    .execute();
+  return findAccounts(executor, key);
+}
+
+export async function findAccounts(executor: Executor, key: AccountKey): Promise<AccountRow[]> {
+  let query = executor
+    .selectFrom('ledgerAccounts')
+    .select(ACCOUNT_COLUMNS)
+    .where('ownerType', '=', key.ownerType)
+    .where('purpose', '=', key.purpose)
+    .where('currency', '=', key.currency);
+  query =
+    key.ownerId === null ? query.where('ownerId', 'is', null) : query.where('ownerId', '=', key.ownerId);
+  return query.orderBy('shard').execute();
+}
+
+export async function findAccountById(
+  executor: Executor,
+  id: string,
+  lock: boolean = false,
+): Promise<AccountRow | undefined> {
+  let query = executor.selectFrom('ledgerAccounts').select(ACCOUNT_COLUMNS).where('id', '=', id);
+  if (lock) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export async function setAccountStatus(
+  executor: Executor,
+  id: string,
+  status: LedgerAccountStatus,
+  at: Date,
+) {
+  return executor
+    .updateTable('ledgerAccounts')
+    .set({ status, updatedAt: at })
+    .where('id', '=', id)
+    .returning(ACCOUNT_COLUMNS)
+    .executeTakeFirst();
+}
+
+export async function changeHeld(
+  executor: Executor,
+  accountId: string,
+  deltaMinor: bigint,
+  at: Date,
+): Promise<void> {
+  await executor
+    .updateTable('ledgerAccounts')
+    .set({ heldMinor: sql<bigint>`held_minor + ${deltaMinor}`, updatedAt: at })
+    .where('id', '=', accountId)
+    .execute();
+}
+
+export const HOLD_COLUMNS = [
+  'id',
+  'accountId',
+  'amountMinor',
+  'capturedMinor',
+  'status',
+  'reference',
+  'expiresAt',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export interface HoldRow {
+  id: string;
+  accountId: string;
+  amountMinor: bigint;
+  capturedMinor: bigint;
+  status: LedgerHoldStatus;
+  reference: string;
+  expiresAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function insertHold(
+  executor: Executor,
+  hold: Omit<HoldRow, 'capturedMinor' | 'status' | 'updatedAt'>,
+): Promise<HoldRow | undefined> {
+  return executor
+    .insertInto('ledgerHolds')
+    .values({ ...hold, updatedAt: hold.createdAt })
+    .onConflict((oc) => oc.columns(['accountId', 'reference']).doNothing())
+    .returning(HOLD_COLUMNS)
+    .executeTakeFirst();
+}
+
+export async function findHold(
+  executor: Executor,
+  key: { id: string } | { accountId: string; reference: string },
+  lock = false,
+): Promise<HoldRow | undefined> {
+  let query = executor.selectFrom('ledgerHolds').select(HOLD_COLUMNS);
+  query =
+    'id' in key
+      ? query.where('id', '=', key.id)
+      : query.where('accountId', '=', key.accountId).where('reference', '=', key.reference);
+  if (lock) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export async function updateHold(
+  executor: Executor,
+  id: string,
+  patch: { capturedMinor?: bigint; status?: LedgerHoldStatus; updatedAt: Date },
+): Promise<HoldRow> {
+  return executor
+    .updateTable('ledgerHolds')
+    .set(patch)
+    .where('id', '=', id)
+    .returning(HOLD_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export async function findExpiredHoldIds(executor: Executor, now: Date, limit: number): Promise<string[]> {
+  const rows = await executor
+    .selectFrom('ledgerHolds')
+    .select('id')
+    .where('status', '=', 'active')
+    .where('expiresAt', '<=', now)
+    .orderBy('expiresAt')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => row.id);
+}
+
+export interface AccountFilter {
+  readonly ownerId?: string;
+  readonly purpose?: LedgerPurpose;
+  readonly currency?: string;
+}
+
+export async function findAccountPage(
+  executor: Executor,
+  filter: AccountFilter,
+  page: PageRequest,
+): Promise<{ rows: AccountRow[]; totalRecords: number }> {
+  let query = executor.selectFrom('ledgerAccounts');
+  if (filter.ownerId !== undefined) query = query.where('ownerId', '=', filter.ownerId);
+  if (filter.purpose !== undefined) query = query.where('purpose', '=', filter.purpose);
+  if (filter.currency !== undefined) query = query.where('currency', '=', filter.currency);
+  const [rows, total] = await Promise.all([
+    query
+      .select(ACCOUNT_COLUMNS)
+      .orderBy('createdAt', 'desc')
+      .orderBy('id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute(),
+    query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, totalRecords: Number(total.count) };
+}
+
+export interface EntryRow {
+  id: string;
+  type: LedgerEntryType;
+  description: string;
+  metadata: unknown;
+  idempotencyRef: string;
+  reversesEntryId: string | null;
+  createdAt: Date;
+  postings: { accountId: string; amountMinor: string; currency: string; balanceAfterMinor: string }[];
+}
+
+export async function findEntryPage(
+  executor: Executor,
+  filter: { accountId?: string; type?: LedgerEntryType },
+  page: PageRequest,
+): Promise<{ rows: EntryRow[]; totalRecords: number }> {
+  let query = executor.selectFrom('ledgerEntries as e');
+  if (filter.type !== undefined) query = query.where('e.type', '=', filter.type);
+  if (filter.accountId !== undefined) {
+    const accountId = filter.accountId;
+    query = query.where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('ledgerPostings as p')
+          .select('p.id')
+          .whereRef('p.entryId', '=', 'e.id')
+          .where('p.accountId', '=', accountId),
+      ),
+    );
+  }
+  const [rows, total] = await Promise.all([
+    query
+      .select([
+        'e.id',
+        'e.type',
+        'e.description',
+        'e.metadata',
+        'e.idempotencyRef',
+        'e.reversesEntryId',
+        'e.createdAt',
+        sql<EntryRow['postings']>`(
+          SELECT coalesce(jsonb_agg(jsonb_build_object('accountId', p.account_id, 'amountMinor', p.amount_minor::text,
+            'currency', p.currency, 'balanceAfterMinor', p.balance_after_minor::text) ORDER BY p.id), '[]'::jsonb)
+          FROM ledger_postings p WHERE p.entry_id = e.id)`.as('postings'),
+      ])
+      .orderBy('e.createdAt', 'desc')
+      .orderBy('e.id', 'desc')
+      .limit(page.limit)
+      .offset(page.offset)
+      .execute(),
+    query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows, totalRecords: Number(total.count) };
+}
+
+export interface Difference {
+  readonly kind: 'account_totals' | 'account_held' | 'entry_unbalanced' | 'ledger_unbalanced';
+  readonly id: string;
+  readonly detail: string;
+}
+
+/** Recomputes every account from its postings and every hold total, and checks every entry. */
+export async function verify(
+  executor: Executor,
+): Promise<{ accountsChecked: number; entriesChecked: number; differences: Difference[] }> {
+  const [accounts, held, entries, ledger, counts] = await Promise.all([
+    sql<{ id: string; detail: string }>`
+      SELECT a.id, format('stored debits %s credits %s balance %s; postings give debits %s credits %s balance %s',
+          a.debits_minor, a.credits_minor, a.balance_minor, coalesce(p.debits, 0), coalesce(p.credits, 0),
+          CASE a.normal_side WHEN 'debit' THEN coalesce(p.debits, 0) - coalesce(p.credits, 0)
+                             ELSE coalesce(p.credits, 0) - coalesce(p.debits, 0) END) AS detail
+      FROM ledger_accounts a
+      LEFT JOIN (
+        SELECT account_id, sum(greatest(amount_minor, 0)) AS debits, sum(greatest(-amount_minor, 0)) AS credits
+        FROM ledger_postings GROUP BY account_id
+      ) p ON p.account_id = a.id
+      WHERE a.debits_minor <> coalesce(p.debits, 0) OR a.credits_minor <> coalesce(p.credits, 0)
+        OR a.balance_minor <> CASE a.normal_side WHEN 'debit' THEN coalesce(p.debits, 0) - coalesce(p.credits, 0)
+                                                 ELSE coalesce(p.credits, 0) - coalesce(p.debits, 0) END
+      LIMIT 1000`.execute(executor),
+    sql<{ id: string; detail: string }>`
+      SELECT a.id, format('stored held %s; active holds give %s', a.held_minor, coalesce(h.held, 0)) AS detail
+      FROM ledger_accounts a
+      LEFT JOIN (
+        SELECT account_id, sum(amount_minor - captured_minor) AS held FROM ledger_holds
+        WHERE status = 'active' GROUP BY account_id
+      ) h ON h.account_id = a.id
+      WHERE a.held_minor <> coalesce(h.held, 0)
+      LIMIT 1000`.execute(executor),
+    sql<{ id: string; detail: string }>`
+      SELECT e.id, format('%s postings; sums per currency: %s', count(p.id), string_agg(p.currency || ' ' || p.total, ', ')) AS detail
+      FROM ledger_entries e
+      LEFT JOIN (
+        SELECT entry_id, currency, sum(amount_minor) AS total, count(*) AS n FROM ledger_postings GROUP BY 1, 2
+      ) p ON p.entry_id = e.id
+      GROUP BY e.id
+      HAVING coalesce(sum(p.n), 0) < 2 OR bool_or(p.total <> 0)
+      LIMIT 1000`.execute(executor),
+    sql<{ id: string; detail: string }>`
+      SELECT currency AS id, format('postings sum to %s', sum(amount_minor)) AS detail
+      FROM ledger_postings GROUP BY currency HAVING sum(amount_minor) <> 0`.execute(executor),
+    sql<{ accounts: string; entries: string }>`
+      SELECT (SELECT count(*) FROM ledger_accounts) AS accounts, (SELECT count(*) FROM ledger_entries) AS entries`.execute(
+      executor,
+    ),
+  ]);
+  const differences: Difference[] = [
+    ...accounts.rows.map((row) => ({ kind: 'account_totals' as const, ...row })),
+    ...held.rows.map((row) => ({ kind: 'account_held' as const, ...row })),
+    ...entries.rows.map((row) => ({ kind: 'entry_unbalanced' as const, ...row })),
+    ...ledger.rows.map((row) => ({ kind: 'ledger_unbalanced' as const, ...row })),
+  ];
+  const count = counts.rows[0];
+  return {
+    accountsChecked: Number(count?.accounts ?? 0),
+    entriesChecked: Number(count?.entries ?? 0),
+    differences,
+  };
+}

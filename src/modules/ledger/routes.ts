@@ -1,0 +1,91 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { pageRequest } from '../../http/pagination.ts';
+import { replies } from '../../http/schemas.ts';
+import type { AccountRow } from './repo.ts';
+import {
+  AccountListQuery,
+  AccountListReply,
+  EntryListQuery,
+  EntryListReply,
+  VerifyReply,
+} from './schemas.ts';
+import type { LedgerService } from './service.ts';
+
+const ACCESS = { access: ['admin'] as const };
+const TAGS = ['ledger'];
+
+export const ledgerRoutes: FastifyPluginAsyncTypebox<{ ledger: LedgerService }> = async (app, { ledger }) => {
+  app.get(
+    '/admin/ledger/verify',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary:
+          'Recompute every account from its postings and check that every entry and the ledger balance',
+        response: replies({ 200: VerifyReply }),
+      },
+    },
+    async () => ({ success: true as const, data: await ledger.verify() }),
+  );
+
+  app.get(
+    '/admin/ledger/accounts',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Ledger accounts, newest first (amounts in minor units)',
+        querystring: AccountListQuery,
+        response: replies({ 200: AccountListReply }),
+      },
+    },
+    async (request) => {
+      const { ownerId, purpose, currency } = request.query;
+      const { accounts, pagination } = await ledger.listAccounts(
+        { ownerId, purpose, currency },
+        pageRequest(request.query),
+      );
+      return { success: true as const, data: { accounts: accounts.map(presentAccount), pagination } };
+    },
+  );
+
+  app.get(
+    '/admin/ledger/entries',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Journal entries with their postings, newest first (amounts in minor units)',
+        querystring: EntryListQuery,
+        response: replies({ 200: EntryListReply }),
+      },
+    },
+    async (request) => {
+      const { accountId, type } = request.query;
+      const data = await ledger.listEntries({ accountId, type }, pageRequest(request.query));
+      return { success: true as const, data };
+    },
+  );
+};
+
+function presentAccount(account: AccountRow) {
+  return {
+    id: account.id,
+    ownerType: account.ownerType,
+    ownerId: account.ownerId,
+    purpose: account.purpose,
+    currency: account.currency,
+    shard: account.shard,
+    normalSide: account.normalSide,
+    allowNegative: account.allowNegative,
+    debitsMinor: account.debitsMinor.toString(),
+    creditsMinor: account.creditsMinor.toString(),
+    balanceMinor: account.balanceMinor.toString(),
+    heldMinor: account.heldMinor.toString(),
+    availableMinor: (account.balanceMinor - account.heldMinor).toString(),
+    status: account.status,
+    createdAt: account.createdAt,
+    updatedAt: account.updatedAt,
+  };
+}

@@ -1,0 +1,316 @@
+import type { Db, Executor } from '../../db/database.ts';
+import type { LedgerEntryType, LedgerOwnerType, LedgerPurpose } from '../../db/types.ts';
+import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import {
+  accountNotOpen,
+  captureAboveHold,
+  holdNotActive,
+  holdNotFound,
+  insufficientFunds,
+  ledgerRefusal,
+} from './errors.ts';
+import * as repo from './repo.ts';
+
+export type AccountRow = repo.AccountRow;
+export type HoldRow = repo.HoldRow;
+export type PostResult = repo.PostResult;
+
+/** How each purpose behaves: which side increases it, whether it may go negative, whether it is hot. */
+const PURPOSES: Record<
+  LedgerPurpose,
+  { normalSide: 'debit' | 'credit'; allowNegative: boolean; ownerType: LedgerOwnerType | 'any' }
+> = {
+  wallet: { normalSide: 'credit', allowNegative: false, ownerType: 'user' },
+  merchant_payable: { normalSide: 'credit', allowNegative: false, ownerType: 'merchant' },
+  gateway_clearing: { normalSide: 'debit', allowNegative: true, ownerType: 'platform' },
+  fees_revenue: { normalSide: 'credit', allowNegative: true, ownerType: 'platform' },
+  payouts_in_transit: { normalSide: 'debit', allowNegative: true, ownerType: 'platform' },
+  fx: { normalSide: 'debit', allowNegative: true, ownerType: 'platform' },
+  suspense: { normalSide: 'debit', allowNegative: true, ownerType: 'platform' },
+  external_funding: { normalSide: 'debit', allowNegative: true, ownerType: 'platform' },
+};
+
+/**
+ * Platform accounts touched by every payment are spread over this many shards, so concurrent
+ * postings take different row locks; their balance is the sum of the shards. Owner accounts
+ * (a wallet, a merchant's payable) have one shard unless asked for more.
+ */
+export const PLATFORM_ACCOUNT_SHARDS = 16;
+/** Serialization failures and deadlocks are retried this many times before they surface. */
+const RETRY_ATTEMPTS_MAX = 5;
+const RETRY_BACKOFF_MS = 5;
+const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
+const SWEEP_BATCH_SIZE = 500;
+
+export interface Posting {
+  readonly accountId: string;
+  /** Signed: a debit is positive, a credit negative. */
+  readonly amountMinor: bigint;
+}
+
+export interface EntryRequest {
+  readonly type: LedgerEntryType;
+  readonly idempotencyRef: string;
+  readonly description?: string;
+  readonly metadata?: Record<string, unknown>;
+  readonly reversesEntryId?: string;
+  readonly postings: readonly Posting[];
+}
+
+export function createLedgerService(deps: { db: Db; clock: Clock; random?: () => number }) {
+  const { db, clock } = deps;
+  const random = deps.random ?? Math.random;
+  /** Account ids never change once created: platform shards are looked up once per process. */
+  const shardIds = new Map<string, readonly string[]>();
+
+  async function accountsFor(
+    executor: Executor,
+    key: repo.AccountKey,
+    shards: number,
+  ): Promise<readonly string[]> {
+    const cacheKey = `${key.ownerType}:${key.ownerId ?? ''}:${key.purpose}:${key.currency}`;
+    const cached = shardIds.get(cacheKey);
+    if (cached !== undefined && cached.length >= shards) return cached;
+    const behaviour = PURPOSES[key.purpose];
+    const now = clock.now().getTime();
+    const rows = await repo.ensureAccounts(executor, key, {
+      shards,
+      normalSide: behaviour.normalSide,
+      allowNegative: behaviour.allowNegative,
+      newIds: Array.from({ length: shards }, () => uuidv7(now)),
+    });
+    const ids = rows.map((row) => row.id);
+    // Only cache what is committed for certain: platform accounts made outside any caller's transaction.
+    if (executor === db) shardIds.set(cacheKey, ids);
+    return ids;
+  }
+
+  async function post(executor: Executor, request: EntryRequest): Promise<PostResult> {
+    const now = clock.now();
+    try {
+      return await repo.post(
+        executor,
+        {
+          id: uuidv7(now.getTime()),
+          type: request.type,
+          description: request.description ?? '',
+          metadata: request.metadata ?? {},
+          idempotencyRef: request.idempotencyRef,
+          reversesEntryId: request.reversesEntryId ?? null,
+          createdAt: now,
+        },
+        request.postings.map((posting) => ({ id: uuidv7(now.getTime()), ...posting })),
+      );
+    } catch (error) {
+      throw ledgerRefusal(error) ?? error;
+    }
+  }
+
+  /** Releases what a hold has left (`expired` when the sweep does it). */
+  async function voidHold(
+    executor: Executor,
+    holdId: string,
+    status: 'voided' | 'expired' = 'voided',
+  ): Promise<HoldRow> {
+    const now = clock.now();
+    const hold = await repo.findHold(executor, { id: holdId }, true);
+    if (hold === undefined) throw holdNotFound();
+    if (hold.status !== 'active') throw holdNotActive(hold.status);
+    await repo.changeHeld(executor, hold.accountId, -(hold.amountMinor - hold.capturedMinor), now);
+    return repo.updateHold(executor, hold.id, { status, updatedAt: now });
+  }
+
+  return {
+    /**
+     * Writes one balanced entry through the caller's executor (so it commits with the change that
+     * caused it). The same type and idempotency reference never posts twice: the second call
+     * answers `replayed: true` and moves nothing.
+     */
+    post,
+
+    /** A platform account for this purpose and currency: one of its shards, chosen at random. */
+    async platformAccount(purpose: LedgerPurpose, currency: string): Promise<string> {
+      const ids = await accountsFor(
+        db,
+        { ownerType: 'platform', ownerId: null, purpose, currency },
+        PLATFORM_ACCOUNT_SHARDS,
+      );
+      return ids[Math.floor(random() * ids.length)] as string;
+    },
+
+    /** The owner's account, created on first use (one shard). */
+    async ownerAccount(
+      executor: Executor,
+      owner: { type: 'user' | 'merchant'; id: string },
+      purpose: LedgerPurpose,
+      currency: string,
+    ): Promise<AccountRow> {
+      const key = { ownerType: owner.type, ownerId: owner.id, purpose, currency };
+      const existing = await repo.findAccounts(executor, key);
+      if (existing[0] !== undefined) return existing[0];
+      await accountsFor(executor, key, 1);
+      const created = await repo.findAccounts(executor, key);
+      if (created[0] === undefined) throw new Error('account was not created');
+      return created[0];
+    },
+
+    async findAccounts(executor: Executor, key: repo.AccountKey): Promise<AccountRow[]> {
+      return repo.findAccounts(executor, key);
+    },
+
+    /**
+     * Reserves `amountMinor` of the account's available balance. The ledger balance is unchanged
+     * until a capture; a reference is unique per account (the same reference returns the same hold).
+     */
+    async authorizeHold(
+      executor: Executor,
+      input: { accountId: string; amountMinor: bigint; reference: string; expiresAt?: Date | null },
+    ): Promise<HoldRow> {
+      if (input.amountMinor <= 0n) throw new Error('a hold must be positive');
+      const now = clock.now();
+      const account = await repo.findAccountById(executor, input.accountId, true);
+      if (account === undefined) throw new Error(`unknown account ${input.accountId}`);
+      const existing = await repo.findHold(executor, { accountId: account.id, reference: input.reference });
+      if (existing !== undefined) return existing;
+      if (account.status !== 'open') throw accountNotOpen();
+      if (!account.allowNegative && account.balanceMinor - account.heldMinor < input.amountMinor) {
+        throw insufficientFunds();
+      }
+      await repo.changeHeld(executor, account.id, input.amountMinor, now);
+      const hold = await repo.insertHold(executor, {
+        id: uuidv7(now.getTime()),
+        accountId: account.id,
+        amountMinor: input.amountMinor,
+        reference: input.reference,
+        expiresAt: input.expiresAt ?? null,
+        createdAt: now,
+      });
+      if (hold === undefined) throw new Error('hold insert conflicted under the account lock');
+      return hold;
+    },
+
+    /**
+     * Captures part or all of what a hold has left, moving it from the held account to
+     * `toAccountId` as a `capture` entry; the hold is done when nothing is left.
+     */
+    async captureHold(
+      executor: Executor,
+      input: {
+        holdId: string;
+        amountMinor: bigint;
+        toAccountId: string;
+        idempotencyRef: string;
+        description?: string;
+      },
+    ): Promise<{ hold: HoldRow; entry: PostResult }> {
+      const now = clock.now();
+      const hold = await repo.findHold(executor, { id: input.holdId }, true);
+      if (hold === undefined) throw holdNotFound();
+      if (hold.status !== 'active') throw holdNotActive(hold.status);
+      const remaining = hold.amountMinor - hold.capturedMinor;
+      if (input.amountMinor <= 0n || input.amountMinor > remaining) throw captureAboveHold(remaining);
+      const account = await repo.findAccountById(executor, hold.accountId, true);
+      if (account === undefined) throw new Error('hold without an account');
+      // Release the captured part first, so the posting may spend exactly the money it held.
+      await repo.changeHeld(executor, hold.accountId, -input.amountMinor, now);
+      const sign = account.normalSide === 'credit' ? 1n : -1n;
+      const entry = await post(executor, {
+        type: 'capture',
+        idempotencyRef: input.idempotencyRef,
+        description: input.description ?? `capture of hold ${hold.reference}`,
+        metadata: { holdId: hold.id },
+        postings: [
+          { accountId: hold.accountId, amountMinor: sign * input.amountMinor },
+          { accountId: input.toAccountId, amountMinor: -sign * input.amountMinor },
+        ],
+      });
+      const captured = hold.capturedMinor + input.amountMinor;
+      const updated = await repo.updateHold(executor, hold.id, {
+        capturedMinor: captured,
+        ...(captured === hold.amountMinor ? { status: 'captured' as const } : {}),
+        updatedAt: now,
+      });
+      return { hold: updated, entry };
+    },
+
+    voidHold,
+
+    /** Voids holds past their expiry, a batch per transaction; returns how many. */
+    async expireHolds(): Promise<number> {
+      let expired = 0;
+      for (;;) {
+        const ids = await repo.findExpiredHoldIds(db, clock.now(), SWEEP_BATCH_SIZE);
+        for (const id of ids) {
+          await withRetry(() =>
+            db.transaction().execute(async (trx) => {
+              const hold = await repo.findHold(trx, { id }, true);
+              if (hold?.status !== 'active') return;
+              await voidHold(trx, id, 'expired');
+              expired += 1;
+            }),
+          );
+        }
+        if (ids.length < SWEEP_BATCH_SIZE) return expired;
+      }
+    },
+
+    async freezeAccount(
+      accountId: string,
+      status: 'open' | 'frozen' | 'closed',
+    ): Promise<AccountRow | undefined> {
+      return repo.setAccountStatus(db, accountId, status, clock.now());
+    },
+
+    /** Every account against its postings and holds, every entry against zero, in one snapshot. */
+    async verify(): Promise<{
+      ok: boolean;
+      accountsChecked: number;
+      entriesChecked: number;
+      differences: repo.Difference[];
+    }> {
+      const result = await db
+        .transaction()
+        .setIsolationLevel('repeatable read')
+        .setAccessMode('read only')
+        .execute((trx) => repo.verify(trx));
+      return { ok: result.differences.length === 0, ...result };
+    },
+
+    async listAccounts(
+      filter: repo.AccountFilter,
+      page: PageRequest,
+    ): Promise<{ accounts: AccountRow[]; pagination: PageInfo }> {
+      const { rows, totalRecords } = await repo.findAccountPage(db, filter, page);
+      return { accounts: rows, pagination: pageInfo(page, rows.length, totalRecords) };
+    },
+
+    async listEntries(
+      filter: { accountId?: string; type?: LedgerEntryType },
+      page: PageRequest,
+    ): Promise<{ entries: repo.EntryRow[]; pagination: PageInfo }> {
+      const { rows, totalRecords } = await repo.findEntryPage(db, filter, page);
+      return { entries: rows, pagination: pageInfo(page, rows.length, totalRecords) };
+    },
+  };
+}
+
+export type LedgerService = ReturnType<typeof createLedgerService>;
+
+/**
+ * Runs a whole use case again when PostgreSQL aborts it for a serialization failure or a
+ * deadlock, so callers never see one. The use case must be a transaction of its own (it is
+ * re-run from the start).
+ */
+export async function withRetry<T>(run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await run();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === undefined || !RETRYABLE_SQLSTATES.has(code) || attempt >= RETRY_ATTEMPTS_MAX) throw error;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_BACKOFF_MS * attempt * (1 + Math.random())));
+    }
+  }
+}
