@@ -373,7 +373,7 @@ export async function verify(
       WHERE a.held_minor <> coalesce(h.held, 0)
       LIMIT 1000`.execute(executor),
     sql<{ id: string; detail: string }>`
-      SELECT e.id, format('%s postings; sums per currency: %s', count(p.id), string_agg(p.currency || ' ' || p.total, ', ')) AS detail
+      SELECT e.id, format('%s postings; sums per currency: %s', coalesce(sum(p.n), 0), string_agg(p.currency || ' ' || p.total, ', ')) AS detail
       FROM ledger_entries e
       LEFT JOIN (
         SELECT entry_id, currency, sum(amount_minor) AS total, count(*) AS n FROM ledger_postings GROUP BY 1, 2
