@@ -27,7 +27,12 @@ import {
   createAuthService,
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
-import { createLedgerService, ledgerRoutes } from './modules/ledger/index.ts';
+import {
+  createLedgerService,
+  createMerchantBalanceService,
+  ledgerRoutes,
+  merchantBalanceRoutes,
+} from './modules/ledger/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
 import {
   createQrCodeService,
@@ -71,6 +76,11 @@ export function createServices(deps: AppDeps) {
   const auth = createAuthService({ db, clock, audit, merchants, accessTokens, throttle: deps.loginThrottle });
   const idempotency = createIdempotencyStore({ db, clock });
   const ledger = createLedgerService({ db, clock });
+  const merchantBalances = createMerchantBalanceService({
+    db,
+    ledger,
+    upiFeeBasisPoints: config.upiFeeBasisPoints,
+  });
   const random = deps.random ?? Math.random;
   const simulatorSettings = {
     intervalMs: config.simulationIntervalMs,
@@ -82,8 +92,9 @@ export function createServices(deps: AppDeps) {
     audit,
     merchants,
     simulationIntervalMs: simulatorSettings.intervalMs,
+    merchantBalances,
   });
-  const transactions = createTransactionService({ db, clock, audit, qrCodes });
+  const transactions = createTransactionService({ db, clock, audit, qrCodes, merchantBalances });
   const simulations = createSimulationService({ db, clock, qrCodes, settings: simulatorSettings });
   const simulationRunner = createSimulationRunner({
     db,
@@ -112,6 +123,7 @@ export function createServices(deps: AppDeps) {
     auth,
     idempotency,
     ledger,
+    merchantBalances,
     random,
     qrCodes,
     transactions,
@@ -213,6 +225,7 @@ export async function buildApp(
       });
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
+      await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
     },
     { prefix: API_PREFIX },
   );

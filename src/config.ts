@@ -34,6 +34,8 @@ export interface Config {
   readonly simulatorEnabled: boolean;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
+  /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
+  readonly upiFeeBasisPoints: number;
 }
 
 /** A configuration whose secrets are known: what the running application is built with. */
@@ -105,6 +107,7 @@ export function parseConfig(env: Env = process.env): Config {
     simulatorEnabled: reader.boolean('SIMULATOR_ENABLED', true),
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
+    upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),
   };
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');

@@ -1,4 +1,9 @@
-export { ledgerRoutes } from './routes.ts';
+export {
+  createMerchantBalanceService,
+  MERCHANT_PAYABLE_SHARDS,
+  type MerchantBalanceService,
+} from './merchant-balances.ts';
+export { ledgerRoutes, merchantBalanceRoutes } from './routes.ts';
 export {
   type AccountRow,
   createLedgerService,

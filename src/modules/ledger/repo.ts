@@ -402,3 +402,51 @@ export async function verify(
     differences,
   };
 }
+
+/** The entry posted for a reason, with its postings (for a reversal that mirrors it exactly). */
+export async function findEntryByRef(
+  executor: Executor,
+  type: LedgerEntryType,
+  idempotencyRef: string,
+): Promise<{ id: string; postings: { accountId: string; amountMinor: bigint }[] } | undefined> {
+  const entry = await executor
+    .selectFrom('ledgerEntries')
+    .select('id')
+    .where('type', '=', type)
+    .where('idempotencyRef', '=', idempotencyRef)
+    .executeTakeFirst();
+  if (entry === undefined) return undefined;
+  const postings = await executor
+    .selectFrom('ledgerPostings')
+    .select(['accountId', 'amountMinor'])
+    .where('entryId', '=', entry.id)
+    .orderBy('id')
+    .execute();
+  return { id: entry.id, postings };
+}
+
+/** Balance per currency over every shard of an owner's accounts of one purpose. */
+export async function sumOwnerBalances(
+  executor: Executor,
+  owner: { type: LedgerOwnerType; id: string },
+  purpose: LedgerPurpose,
+): Promise<{ currency: string; balanceMinor: bigint; heldMinor: bigint }[]> {
+  const rows = await executor
+    .selectFrom('ledgerAccounts')
+    .select((eb) => [
+      'currency',
+      eb.fn.sum<string>('balanceMinor').as('balanceMinor'),
+      eb.fn.sum<string>('heldMinor').as('heldMinor'),
+    ])
+    .where('ownerType', '=', owner.type)
+    .where('ownerId', '=', owner.id)
+    .where('purpose', '=', purpose)
+    .groupBy('currency')
+    .orderBy('currency')
+    .execute();
+  return rows.map((row) => ({
+    currency: row.currency,
+    balanceMinor: BigInt(row.balanceMinor),
+    heldMinor: BigInt(row.heldMinor),
+  }));
+}

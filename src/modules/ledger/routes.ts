@@ -1,12 +1,16 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { pageRequest } from '../../http/pagination.ts';
+import { requirePrincipal } from '../../http/principal.ts';
 import { replies } from '../../http/schemas.ts';
+import { toMajorUnits } from '../../lib/money.ts';
+import type { MerchantBalanceService } from './merchant-balances.ts';
 import type { AccountRow } from './repo.ts';
 import {
   AccountListQuery,
   AccountListReply,
   EntryListQuery,
   EntryListReply,
+  MerchantBalanceReply,
   VerifyReply,
 } from './schemas.ts';
 import type { LedgerService } from './service.ts';
@@ -89,3 +93,35 @@ function presentAccount(account: AccountRow) {
     updatedAt: account.updatedAt,
   };
 }
+
+/** What a merchant is owed for the payments it received, per currency. */
+export const merchantBalanceRoutes: FastifyPluginAsyncTypebox<{
+  merchantBalances: MerchantBalanceService;
+}> = async (app, { merchantBalances }) => {
+  app.get(
+    '/merchant/balance',
+    {
+      config: { access: ['merchant'] },
+      schema: {
+        tags: ['merchants'],
+        summary: "The merchant's payable balance per currency (successful payments less fees and reversals)",
+        response: replies({ 200: MerchantBalanceReply }),
+      },
+    },
+    async (request) => {
+      const merchantId = requirePrincipal(request.principal).merchantId;
+      if (merchantId === null) throw new Error('a merchant principal without a merchant');
+      const balances = await merchantBalances.balances(merchantId);
+      return {
+        success: true as const,
+        data: {
+          balances: balances.map((row) => ({
+            currency: row.currency,
+            balance: toMajorUnits(row.balanceMinor),
+            balanceMinor: row.balanceMinor.toString(),
+          })),
+        },
+      };
+    },
+  );
+};

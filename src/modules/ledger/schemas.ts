@@ -94,3 +94,15 @@ export const VerifyReply = Ok(
     ),
   }),
 );
+
+export const MerchantBalanceReply = Ok(
+  Type.Object({
+    balances: Type.Array(
+      Type.Object({
+        currency: Type.String(),
+        balance: Type.Number({ description: 'Major units (rupees for INR)' }),
+        balanceMinor: Minor,
+      }),
+    ),
+  }),
+);

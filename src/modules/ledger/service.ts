@@ -43,6 +43,8 @@ const RETRY_ATTEMPTS_MAX = 5;
 const RETRY_BACKOFF_MS = 5;
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 const SWEEP_BATCH_SIZE = 500;
+/** Remembered account ids, at most; the map starts over beyond it. */
+const OWNER_SHARD_CACHE_MAX = 10_000;
 
 export interface Posting {
   readonly accountId: string;
@@ -136,6 +138,25 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
         db,
         { ownerType: 'platform', ownerId: null, purpose, currency },
         PLATFORM_ACCOUNT_SHARDS,
+      );
+      return ids[Math.floor(random() * ids.length)] as string;
+    },
+
+    /**
+     * One of an owner's account shards, created (outside any transaction: an empty account is
+     * harmless) on first use and remembered. For accounts that take a merchant's whole traffic.
+     */
+    async shardedOwnerAccount(
+      owner: { type: 'user' | 'merchant'; id: string },
+      purpose: LedgerPurpose,
+      currency: string,
+      shards: number,
+    ): Promise<string> {
+      if (shardIds.size > OWNER_SHARD_CACHE_MAX) shardIds.clear();
+      const ids = await accountsFor(
+        db,
+        { ownerType: owner.type, ownerId: owner.id, purpose, currency },
+        shards,
       );
       return ids[Math.floor(random() * ids.length)] as string;
     },

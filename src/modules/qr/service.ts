@@ -8,6 +8,7 @@ import { isUuid, randomCode, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
+import type { MerchantBalanceService } from '../ledger/index.ts';
 import type { MerchantService } from '../merchants/index.ts';
 import { amountAboveMax, invalidField, qrCodeNotFound, qrIdTaken, qrInactive } from './errors.ts';
 import { type QrImageFormat, renderQrImage } from './image.ts';
@@ -53,8 +54,9 @@ export function createQrCodeService(deps: {
   merchants: MerchantService;
   /** A simulation's first run comes one interval after it starts, however it is started. */
   simulationIntervalMs: number;
+  merchantBalances: Pick<MerchantBalanceService, 'reverseQrPayment'>;
 }) {
-  const { db, clock, audit, merchants, simulationIntervalMs } = deps;
+  const { db, clock, audit, merchants, simulationIntervalMs, merchantBalances } = deps;
 
   /** A QR code the principal may see, by UUID or qrId; another tenant's is "not found". */
   async function loadVisible(
@@ -200,6 +202,10 @@ export function createQrCodeService(deps: {
         const qrCode = await loadVisible(trx, principal, idOrQrId, 'update');
         const figures = await transactionsRepo.sumTotals(trx, { qrCodeId: qrCode.id });
         const deletedTransactions = Number(figures.successCount + figures.failedCount + figures.pendingCount);
+        // Its successful payments were credited to the merchant: each is reversed before it goes.
+        for (const transactionId of await transactionsRepo.findSuccessfulIds(trx, qrCode.id)) {
+          await merchantBalances.reverseQrPayment(trx, transactionId);
+        }
         await repo.deleteQrCode(trx, qrCode.id);
         await audit.record(trx, context, {
           action: 'qr.deleted',

@@ -319,3 +319,13 @@ export function splitAtBuckets(from: Date | undefined, to: Date | undefined): Bu
   if (to !== undefined && innerTo !== undefined && innerTo < to) edges.push({ from: innerTo, to });
   return { inner: { from: innerFrom, to: innerTo }, edges };
 }
+
+export async function findSuccessfulIds(executor: Executor, qrCodeId: string): Promise<string[]> {
+  const rows = await executor
+    .selectFrom('qrTransactions')
+    .select('id')
+    .where('qrCodeId', '=', qrCodeId)
+    .where('status', '=', 'Success')
+    .execute();
+  return rows.map((row) => row.id);
+}

@@ -11,6 +11,7 @@ import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import { endOfZonedDay, isTimeZone, startOfZonedDay } from '../../lib/time-zone.ts';
 import type { AuditService } from '../audit/index.ts';
+import type { MerchantBalanceService } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
 import {
   amountAboveMax,
@@ -27,6 +28,9 @@ import { countOf, summarize, type TransactionStats } from './stats.ts';
 import * as repo from './transactions.repo.ts';
 
 export type TransactionRow = repo.TransactionRow;
+
+/** The ledger side of a QR payment: credited when it becomes Success, reversed when deleted. */
+export type MerchantBalancePort = Pick<MerchantBalanceService, 'creditQrPayment' | 'reverseQrPayment'>;
 export type TransactionDetail = TransactionRow & { statusHistory?: repo.StatusChangeRow[] };
 
 export interface TransactionInput {
@@ -68,8 +72,9 @@ export function createTransactionService(deps: {
   clock: Clock;
   audit: AuditService;
   qrCodes: QrCodeService;
+  merchantBalances: MerchantBalancePort;
 }) {
-  const { db, clock, audit, qrCodes } = deps;
+  const { db, clock, audit, qrCodes, merchantBalances } = deps;
 
   async function loadVisible(executor: Executor, principal: Principal, idOrPaymentId: string) {
     const key = isUuid(idOrPaymentId) ? { id: idOrPaymentId } : { paymentId: idOrPaymentId.toUpperCase() };
@@ -153,11 +158,16 @@ export function createTransactionService(deps: {
       createdAt: now,
       updatedAt: now,
     }));
-    return repo.insertTransactions(trx, rows, {
+    const inserted = await repo.insertTransactions(trx, rows, {
       cause: origin === 'manual' ? 'created' : origin,
       actorId,
       ids: rows.map(() => uuidv7(now.getTime())),
     });
+    for (const transaction of inserted) {
+      if (transaction.status === 'Success')
+        await merchantBalances.creditQrPayment(trx, creditOf(transaction));
+    }
+    return inserted;
   }
 
   return {
@@ -267,6 +277,7 @@ export function createTransactionService(deps: {
         });
         // Lost a race with another move: the status is no longer the one checked above.
         if (updated === undefined) throw invalidStatusTransition(before.status, to);
+        if (to === 'Success') await merchantBalances.creditQrPayment(trx, creditOf(updated));
         await audit.record(trx, context, {
           action: 'qr_payment.status_changed',
           targetType: 'qr_transaction',
@@ -280,6 +291,8 @@ export function createTransactionService(deps: {
     async remove(principal: Principal, idOrPaymentId: string, context: RequestContext): Promise<string> {
       return db.transaction().execute(async (trx) => {
         const transaction = await loadVisible(trx, principal, idOrPaymentId);
+        // What the merchant was credited goes back first (422 if it has already been paid out).
+        if (transaction.status === 'Success') await merchantBalances.reverseQrPayment(trx, transaction.id);
         await repo.deleteTransaction(trx, transaction.id);
         await audit.record(trx, context, {
           action: 'qr_payment.deleted',
@@ -387,6 +400,16 @@ export function createTransactionService(deps: {
 }
 
 export type TransactionService = ReturnType<typeof createTransactionService>;
+
+function creditOf(transaction: TransactionRow) {
+  return {
+    transactionId: transaction.id,
+    paymentId: transaction.paymentId,
+    merchantId: transaction.merchantId,
+    amountMinor: transaction.amountMinor,
+    currency: transaction.currency,
+  };
+}
 
 function assertPayable(qrCode: QrCodeRow, amountMinor: MinorUnits): void {
   if (qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
