@@ -45,6 +45,7 @@ import {
   transactionRoutes,
 } from './modules/qr/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
+import { createWalletService, walletRoutes } from './modules/wallets/index.ts';
 
 export const API_PREFIX = '/api/v1';
 const UNVERSIONED_PREFIX = '/api/';
@@ -80,6 +81,16 @@ export function createServices(deps: AppDeps) {
     db,
     ledger,
     upiFeeBasisPoints: config.upiFeeBasisPoints,
+  });
+  const wallets = createWalletService({
+    db,
+    clock,
+    ledger,
+    auth,
+    audit,
+    currencies: config.currencies,
+    vpaHandle: config.walletVpaHandle,
+    sandboxDeposits: config.nodeEnv !== 'production',
   });
   const random = deps.random ?? Math.random;
   const simulatorSettings = {
@@ -124,6 +135,7 @@ export function createServices(deps: AppDeps) {
     idempotency,
     ledger,
     merchantBalances,
+    wallets,
     random,
     qrCodes,
     transactions,
@@ -226,6 +238,11 @@ export async function buildApp(
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
+      await api.register(walletRoutes, {
+        wallets: services.wallets,
+        ledger: services.ledger,
+        idempotency: services.idempotency,
+      });
     },
     { prefix: API_PREFIX },
   );

@@ -36,6 +36,10 @@ export interface Config {
   readonly maxTransactionsPerQr: number;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
   readonly upiFeeBasisPoints: number;
+  /** Wallet currencies and their minor-unit scales (INR 2, USDT 6); the first is the default. */
+  readonly currencies: readonly { readonly code: string; readonly scale: number }[];
+  /** The handle of wallets' deposit VPAs: `<code>@<handle>`. */
+  readonly walletVpaHandle: string;
 }
 
 /** A configuration whose secrets are known: what the running application is built with. */
@@ -58,6 +62,23 @@ export function loadDotEnv(file = '.env'): void {
 const JWT_SECRET_LENGTH_MIN = 32;
 const ENCRYPTION_KEY_PATTERN = /^[0-9a-fA-F]{64}$/;
 const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:3000', 'http://localhost:5173'];
+const DEFAULT_CURRENCIES = ['INR:2', 'USD:2', 'USDT:6'];
+const CURRENCY_PATTERN = /^([A-Z0-9]{2,10}):([0-8])$/;
+
+/** `INR:2,USD:2,USDT:6`: codes with their minor-unit scales, the first being the default. */
+function parseCurrencies(items: readonly string[], problems: string[]) {
+  const currencies = items.map((item) => CURRENCY_PATTERN.exec(item));
+  if (currencies.length === 0 || currencies.some((match) => match === null)) {
+    problems.push(
+      `CURRENCIES: expected CODE:SCALE items such as INR:2,USDT:6, got ${JSON.stringify(items.join(','))}`,
+    );
+    return DEFAULT_CURRENCIES.map((item) => {
+      const [code = '', scale = '2'] = item.split(':');
+      return { code, scale: Number(scale) };
+    });
+  }
+  return currencies.map((match) => ({ code: match?.[1] ?? '', scale: Number(match?.[2]) }));
+}
 
 /**
  * Parses the environment once into a frozen, typed configuration. Every bad variable is
@@ -108,6 +129,8 @@ export function parseConfig(env: Env = process.env): Config {
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),
+    currencies: parseCurrencies(reader.list('CURRENCIES', DEFAULT_CURRENCIES), problems),
+    walletVpaHandle: reader.string('WALLET_VPA_HANDLE', 'tijori'),
   };
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');

@@ -252,6 +252,21 @@ export interface LedgerHoldsTable {
   updatedAt: Timestamp;
 }
 
+export interface WalletWithdrawalsTable {
+  id: string;
+  userId: string;
+  accountId: string;
+  holdId: string;
+  amountMinor: ColumnType<bigint, bigint, never>;
+  currency: string;
+  destination: string;
+  status: Generated<'pending' | 'completed' | 'failed'>;
+  failureReason: string | null;
+  entryId: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -270,6 +285,7 @@ export interface Database {
   ledgerEntries: LedgerEntriesTable;
   ledgerPostings: LedgerPostingsTable;
   ledgerHolds: LedgerHoldsTable;
+  walletWithdrawals: WalletWithdrawalsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -20,8 +20,8 @@ export interface FieldProblem {
   readonly message: string;
 }
 
-export const badRequest = (message: string, details?: unknown) =>
-  new AppError(400, 'BAD_REQUEST', message, details);
+export const badRequest = (message: string, details?: unknown, code = 'BAD_REQUEST') =>
+  new AppError(400, code, message, details);
 export const validationFailed = (message: string, details?: readonly FieldProblem[]) =>
   new AppError(400, 'VALIDATION_FAILED', message, details);
 export const unauthorized = (message = 'Authentication required', code = 'UNAUTHORIZED') =>

@@ -164,9 +164,17 @@ export async function replyIdempotently<T>(
   reply: FastifyReply,
   store: IdempotencyStore,
   execute: (within: WithinTransaction<T> | undefined) => Promise<T>,
-  response: { statusCode: number; body: (result: T) => unknown },
+  response: { statusCode: number; body: (result: T) => unknown; keyRequired?: boolean },
 ): Promise<FastifyReply> {
   const key = idempotencyKeyOf(request);
+  // Money routes insist: a retry without a key could move the money twice.
+  if (key === undefined && response.keyRequired === true) {
+    throw badRequest(
+      'This request moves money: send an Idempotency-Key header',
+      { field: 'Idempotency-Key' },
+      'IDEMPOTENCY_KEY_REQUIRED',
+    );
+  }
   if (key === undefined) {
     const result = await execute(undefined);
     return reply.status(response.statusCode).send(response.body(result));

@@ -12,17 +12,22 @@ const MAJOR_DECIMALS = 2;
 const DECIMAL_PATTERN = /^(\d+)(?:\.(\d+))?$/;
 
 /**
- * Rupees (a JSON number) to paise, or null when the value is not a non-negative amount with at
+ * Rupees (a JSON number) to paise (or any major unit to its minor units, `scale` decimals), or null when the value is not a non-negative amount with at
  * most two decimals. `String(value)` is the shortest text that reads back as the same double,
  * so `250.1` converts as "250.1" and `1.005` as "1.005" (refused), with no float arithmetic.
  */
-export function toMinorUnits(major: number): MinorUnits | null {
+export function toMinorUnits(major: number, scale: number = MAJOR_DECIMALS): MinorUnits | null {
   if (!Number.isFinite(major) || major < 0) return null;
   const match = DECIMAL_PATTERN.exec(String(major));
   if (match === null) return null;
   const [, whole = '0', fraction = ''] = match;
-  if (fraction.length > MAJOR_DECIMALS) return null;
-  return BigInt(whole) * MINOR_PER_MAJOR + BigInt(fraction.padEnd(MAJOR_DECIMALS, '0'));
+  if (fraction.length > scale) return null;
+  return BigInt(whole) * 10n ** BigInt(scale) + BigInt(fraction.padEnd(scale, '0') || '0');
+}
+
+/** Minor units to a JSON number in a currency of `scale` decimals (exact below 2^53 minor units). */
+export function toMajorUnitsOf(minor: MinorUnits, scale: number): number {
+  return Number(minor) / 10 ** scale;
 }
 
 /** Paise to rupees as a JSON number; exact for every amount below 2^53 paise. */

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as identity from './0001_identity.ts';
 import * as qrCollections from './0002_qr_collections.ts';
 import * as ledger from './0003_ledger.ts';
+import * as wallets from './0004_wallets.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_identity': identity,
   '0002_qr_collections': qrCollections,
   '0003_ledger': ledger,
+  '0004_wallets': wallets,
 };

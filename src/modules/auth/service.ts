@@ -321,6 +321,16 @@ export function createAuthService(deps: AuthDeps) {
 
     verifyAccessToken: (token: string) => accessTokens.verify(token),
 
+    /** An active user by id or email (a payee, say); null when there is none. */
+    async findActiveUser(
+      key: { id: string } | { email: string },
+    ): Promise<{ id: string; email: string; name: string } | null> {
+      const user =
+        'id' in key ? await repo.findUserById(db, key.id) : await repo.findUserForLogin(db, key.email);
+      if (user === undefined || !user.isActive) return null;
+      return { id: user.id, email: user.email, name: user.name };
+    },
+
     async listUsers(
       filter: { role?: Role; search?: string },
       page: PageRequest,

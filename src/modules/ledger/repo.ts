@@ -450,3 +450,19 @@ export async function sumOwnerBalances(
     heldMinor: BigInt(row.heldMinor),
   }));
 }
+
+export async function findOwnerAccounts(
+  executor: Executor,
+  owner: { type: LedgerOwnerType; id: string },
+  purpose: LedgerPurpose,
+): Promise<AccountRow[]> {
+  return executor
+    .selectFrom('ledgerAccounts')
+    .select(ACCOUNT_COLUMNS)
+    .where('ownerType', '=', owner.type)
+    .where('ownerId', '=', owner.id)
+    .where('purpose', '=', purpose)
+    .orderBy('currency')
+    .orderBy('shard')
+    .execute();
+}

@@ -177,6 +177,15 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
       return created[0];
     },
 
+    /** Every account of an owner for one purpose (each currency, each shard). */
+    async findOwnerAccounts(
+      executor: Executor,
+      owner: { type: 'user' | 'merchant'; id: string },
+      purpose: LedgerPurpose,
+    ): Promise<AccountRow[]> {
+      return repo.findOwnerAccounts(executor, owner, purpose);
+    },
+
     async findAccounts(executor: Executor, key: repo.AccountKey): Promise<AccountRow[]> {
       return repo.findAccounts(executor, key);
     },
@@ -238,7 +247,7 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
       await repo.changeHeld(executor, hold.accountId, -input.amountMinor, now);
       const sign = account.normalSide === 'credit' ? 1n : -1n;
       const entry = await post(executor, {
-        type: 'capture',
+        type: input.entryType ?? 'capture',
         idempotencyRef: input.idempotencyRef,
         description: input.description ?? `capture of hold ${hold.reference}`,
         metadata: { holdId: hold.id },

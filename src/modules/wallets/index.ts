@@ -1,0 +1,2 @@
+export { walletRoutes } from './routes.ts';
+export { createWalletService, type WalletService } from './service.ts';

@@ -1,0 +1,133 @@
+import { sql } from 'kysely';
+import type { Executor } from '../../db/database.ts';
+import type { PageRequest } from '../../http/pagination.ts';
+
+export const WITHDRAWAL_COLUMNS = [
+  'id',
+  'userId',
+  'accountId',
+  'holdId',
+  'amountMinor',
+  'currency',
+  'destination',
+  'status',
+  'failureReason',
+  'entryId',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export interface WithdrawalRow {
+  id: string;
+  userId: string;
+  accountId: string;
+  holdId: string;
+  amountMinor: bigint;
+  currency: string;
+  destination: string;
+  status: 'pending' | 'completed' | 'failed';
+  failureReason: string | null;
+  entryId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export async function insertWithdrawal(
+  executor: Executor,
+  row: Omit<WithdrawalRow, 'status' | 'failureReason' | 'entryId' | 'updatedAt'>,
+): Promise<WithdrawalRow> {
+  return executor
+    .insertInto('walletWithdrawals')
+    .values({ ...row, updatedAt: row.createdAt })
+    .returning(WITHDRAWAL_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export async function findWithdrawal(
+  executor: Executor,
+  id: string,
+  lock = false,
+): Promise<WithdrawalRow | undefined> {
+  let query = executor.selectFrom('walletWithdrawals').select(WITHDRAWAL_COLUMNS).where('id', '=', id);
+  if (lock) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export async function settleWithdrawal(
+  executor: Executor,
+  id: string,
+  patch: {
+    status: 'completed' | 'failed';
+    failureReason?: string | null;
+    entryId?: string | null;
+    updatedAt: Date;
+  },
+): Promise<WithdrawalRow> {
+  return executor
+    .updateTable('walletWithdrawals')
+    .set(patch)
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .returning(WITHDRAWAL_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export interface HistoryFilter {
+  readonly type?: string;
+  readonly direction?: 'credit' | 'debit';
+  readonly from?: Date;
+  readonly to?: Date;
+  readonly currency?: string;
+}
+
+export interface HistoryRow {
+  id: string;
+  entryId: string;
+  type: string;
+  description: string;
+  metadata: Record<string, unknown>;
+  idempotencyRef: string;
+  amountMinor: bigint;
+  currency: string;
+  balanceAfterMinor: bigint;
+  createdAt: Date;
+  counterpartyUserId: string | null;
+}
+
+/** The postings on a user's wallet accounts, newest first, with the other wallet (if any) of each entry. */
+export async function findHistory(
+  executor: Executor,
+  userId: string,
+  filter: HistoryFilter,
+  page: PageRequest,
+): Promise<{ rows: HistoryRow[]; totalRecords: number }> {
+  const conditions = [sql`a.owner_type = 'user'`, sql`a.owner_id = ${userId}`, sql`a.purpose = 'wallet'`];
+  if (filter.type !== undefined) conditions.push(sql`e.type = ${filter.type}`);
+  // A wallet is credit-normal: a credit (negative amount) raises it.
+  if (filter.direction === 'credit') conditions.push(sql`p.amount_minor < 0`);
+  if (filter.direction === 'debit') conditions.push(sql`p.amount_minor > 0`);
+  if (filter.from !== undefined) conditions.push(sql`p.created_at >= ${filter.from}`);
+  if (filter.to !== undefined) conditions.push(sql`p.created_at < ${filter.to}`);
+  if (filter.currency !== undefined) conditions.push(sql`p.currency = ${filter.currency}`);
+  const where = sql.join(conditions, sql` AND `);
+  const [rows, total] = await Promise.all([
+    sql<HistoryRow>`
+      SELECT p.id, p.entry_id, e.type, e.description, e.metadata, e.idempotency_ref, p.amount_minor, p.currency,
+        p.balance_after_minor, p.created_at,
+        (SELECT oa.owner_id FROM ledger_postings op JOIN ledger_accounts oa ON oa.id = op.account_id
+          WHERE op.entry_id = p.entry_id AND op.account_id <> p.account_id AND oa.purpose = 'wallet'
+          LIMIT 1) AS counterparty_user_id
+      FROM ledger_postings p
+      JOIN ledger_accounts a ON a.id = p.account_id
+      JOIN ledger_entries e ON e.id = p.entry_id
+      WHERE ${where}
+      ORDER BY p.created_at DESC, p.id DESC
+      LIMIT ${page.limit} OFFSET ${page.offset}`.execute(executor),
+    sql<{ count: string }>`
+      SELECT count(*) AS count FROM ledger_postings p
+      JOIN ledger_accounts a ON a.id = p.account_id
+      JOIN ledger_entries e ON e.id = p.entry_id
+      WHERE ${where}`.execute(executor),
+  ]);
+  return { rows: rows.rows, totalRecords: Number(total.rows[0]?.count ?? 0) };
+}
