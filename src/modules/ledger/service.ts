@@ -233,6 +233,8 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
         toAccountId: string;
         idempotencyRef: string;
         description?: string;
+        /** What the capture is for, e.g. `withdrawal`; `capture` by default. */
+        entryType?: LedgerEntryType;
       },
     ): Promise<{ hold: HoldRow; entry: PostResult }> {
       const now = clock.now();
