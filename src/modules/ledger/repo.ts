@@ -325,7 +325,7 @@ export async function findEntryPage(
         'e.createdAt',
         sql<EntryRow['postings']>`(
           SELECT coalesce(jsonb_agg(jsonb_build_object('accountId', p.account_id, 'amountMinor', p.amount_minor::text,
-            'currency', p.currency, 'balanceAfterMinor', p.balance_after_minor::text) ORDER BY p.id), '[]'::jsonb)
+            'currency', p.currency, 'balanceAfterMinor', p.balance_after_minor::text) ORDER BY p.amount_minor DESC, p.id), '[]'::jsonb)
           FROM ledger_postings p WHERE p.entry_id = e.id)`.as('postings'),
       ])
       .orderBy('e.createdAt', 'desc')

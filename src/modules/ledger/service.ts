@@ -52,6 +52,16 @@ export interface Posting {
   readonly amountMinor: bigint;
 }
 
+export interface CaptureRequest {
+  readonly holdId: string;
+  readonly amountMinor: bigint;
+  readonly toAccountId: string;
+  readonly idempotencyRef: string;
+  readonly description?: string;
+  /** What the capture is for, e.g. `withdrawal`; `capture` by default. */
+  readonly entryType?: LedgerEntryType;
+}
+
 export interface EntryRequest {
   readonly type: LedgerEntryType;
   readonly idempotencyRef: string;
@@ -110,11 +120,27 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
     }
   }
 
+  /**
+   * Hold operations are several statements under row locks: handed the pool rather than a
+   * transaction, they make a transaction of their own, so a refusal halfway leaves nothing behind.
+   */
+  function inTransaction<T>(executor: Executor, run: (trx: Executor) => Promise<T>): Promise<T> {
+    return executor.isTransaction ? run(executor) : db.transaction().execute(run);
+  }
+
   /** Releases what a hold has left (`expired` when the sweep does it). */
-  async function voidHold(
+  function voidHold(
     executor: Executor,
     holdId: string,
     status: 'voided' | 'expired' = 'voided',
+  ): Promise<HoldRow> {
+    return inTransaction(executor, (trx) => voidHoldIn(trx, holdId, status));
+  }
+
+  async function voidHoldIn(
+    executor: Executor,
+    holdId: string,
+    status: 'voided' | 'expired',
   ): Promise<HoldRow> {
     const now = clock.now();
     const hold = await repo.findHold(executor, { id: holdId }, true);
@@ -122,6 +148,80 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
     if (hold.status !== 'active') throw holdNotActive(hold.status);
     await repo.changeHeld(executor, hold.accountId, -(hold.amountMinor - hold.capturedMinor), now);
     return repo.updateHold(executor, hold.id, { status, updatedAt: now });
+  }
+
+  /**
+   * Reserves `amountMinor` of the account's available balance. The ledger balance is unchanged
+   * until a capture; a reference is unique per account (the same reference returns the same hold).
+   */
+  async function authorizeHoldIn(
+    executor: Executor,
+    input: { accountId: string; amountMinor: bigint; reference: string; expiresAt?: Date | null },
+  ): Promise<HoldRow> {
+    if (input.amountMinor <= 0n) throw new Error('a hold must be positive');
+    const now = clock.now();
+    const account = await repo.findAccountById(executor, input.accountId, true);
+    if (account === undefined) throw new Error(`unknown account ${input.accountId}`);
+    const existing = await repo.findHold(executor, { accountId: account.id, reference: input.reference });
+    if (existing !== undefined) return existing;
+    if (account.status !== 'open') throw accountNotOpen();
+    if (!account.allowNegative && account.balanceMinor - account.heldMinor < input.amountMinor) {
+      throw insufficientFunds();
+    }
+    await repo.changeHeld(executor, account.id, input.amountMinor, now);
+    const hold = await repo.insertHold(executor, {
+      id: uuidv7(now.getTime()),
+      accountId: account.id,
+      amountMinor: input.amountMinor,
+      reference: input.reference,
+      expiresAt: input.expiresAt ?? null,
+      createdAt: now,
+    });
+    if (hold === undefined) throw new Error('hold insert conflicted under the account lock');
+    return hold;
+  }
+
+  /**
+   * Captures part or all of what a hold has left, moving it from the held account to
+   * `toAccountId`; the hold is done when nothing is left. A capture retried with the same
+   * reference replays: it moves nothing and leaves the hold as it is.
+   */
+  async function captureHoldIn(
+    executor: Executor,
+    input: CaptureRequest,
+  ): Promise<{ hold: HoldRow; entry: PostResult }> {
+    const now = clock.now();
+    const hold = await repo.findHold(executor, { id: input.holdId }, true);
+    if (hold === undefined) throw holdNotFound();
+    const type = input.entryType ?? 'capture';
+    const previous = await repo.findEntryByRef(executor, type, input.idempotencyRef);
+    if (previous !== undefined)
+      return { hold, entry: { entryId: previous.id, replayed: true, postings: [] } };
+    if (hold.status !== 'active') throw holdNotActive(hold.status);
+    const remaining = hold.amountMinor - hold.capturedMinor;
+    if (input.amountMinor <= 0n || input.amountMinor > remaining) throw captureAboveHold(remaining);
+    const account = await repo.findAccountById(executor, hold.accountId, true);
+    if (account === undefined) throw new Error('hold without an account');
+    // Release the captured part first, so the posting may spend exactly the money it held.
+    await repo.changeHeld(executor, hold.accountId, -input.amountMinor, now);
+    const sign = account.normalSide === 'credit' ? 1n : -1n;
+    const entry = await post(executor, {
+      type,
+      idempotencyRef: input.idempotencyRef,
+      description: input.description ?? `capture of hold ${hold.reference}`,
+      metadata: { holdId: hold.id },
+      postings: [
+        { accountId: hold.accountId, amountMinor: sign * input.amountMinor },
+        { accountId: input.toAccountId, amountMinor: -sign * input.amountMinor },
+      ],
+    });
+    const captured = hold.capturedMinor + input.amountMinor;
+    const updated = await repo.updateHold(executor, hold.id, {
+      capturedMinor: captured,
+      ...(captured === hold.amountMinor ? { status: 'captured' as const } : {}),
+      updatedAt: now,
+    });
+    return { hold: updated, entry };
   }
 
   return {
@@ -194,77 +294,15 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
      * Reserves `amountMinor` of the account's available balance. The ledger balance is unchanged
      * until a capture; a reference is unique per account (the same reference returns the same hold).
      */
-    async authorizeHold(
+    authorizeHold(
       executor: Executor,
       input: { accountId: string; amountMinor: bigint; reference: string; expiresAt?: Date | null },
     ): Promise<HoldRow> {
-      if (input.amountMinor <= 0n) throw new Error('a hold must be positive');
-      const now = clock.now();
-      const account = await repo.findAccountById(executor, input.accountId, true);
-      if (account === undefined) throw new Error(`unknown account ${input.accountId}`);
-      const existing = await repo.findHold(executor, { accountId: account.id, reference: input.reference });
-      if (existing !== undefined) return existing;
-      if (account.status !== 'open') throw accountNotOpen();
-      if (!account.allowNegative && account.balanceMinor - account.heldMinor < input.amountMinor) {
-        throw insufficientFunds();
-      }
-      await repo.changeHeld(executor, account.id, input.amountMinor, now);
-      const hold = await repo.insertHold(executor, {
-        id: uuidv7(now.getTime()),
-        accountId: account.id,
-        amountMinor: input.amountMinor,
-        reference: input.reference,
-        expiresAt: input.expiresAt ?? null,
-        createdAt: now,
-      });
-      if (hold === undefined) throw new Error('hold insert conflicted under the account lock');
-      return hold;
+      return inTransaction(executor, (trx) => authorizeHoldIn(trx, input));
     },
 
-    /**
-     * Captures part or all of what a hold has left, moving it from the held account to
-     * `toAccountId` as a `capture` entry; the hold is done when nothing is left.
-     */
-    async captureHold(
-      executor: Executor,
-      input: {
-        holdId: string;
-        amountMinor: bigint;
-        toAccountId: string;
-        idempotencyRef: string;
-        description?: string;
-        /** What the capture is for, e.g. `withdrawal`; `capture` by default. */
-        entryType?: LedgerEntryType;
-      },
-    ): Promise<{ hold: HoldRow; entry: PostResult }> {
-      const now = clock.now();
-      const hold = await repo.findHold(executor, { id: input.holdId }, true);
-      if (hold === undefined) throw holdNotFound();
-      if (hold.status !== 'active') throw holdNotActive(hold.status);
-      const remaining = hold.amountMinor - hold.capturedMinor;
-      if (input.amountMinor <= 0n || input.amountMinor > remaining) throw captureAboveHold(remaining);
-      const account = await repo.findAccountById(executor, hold.accountId, true);
-      if (account === undefined) throw new Error('hold without an account');
-      // Release the captured part first, so the posting may spend exactly the money it held.
-      await repo.changeHeld(executor, hold.accountId, -input.amountMinor, now);
-      const sign = account.normalSide === 'credit' ? 1n : -1n;
-      const entry = await post(executor, {
-        type: input.entryType ?? 'capture',
-        idempotencyRef: input.idempotencyRef,
-        description: input.description ?? `capture of hold ${hold.reference}`,
-        metadata: { holdId: hold.id },
-        postings: [
-          { accountId: hold.accountId, amountMinor: sign * input.amountMinor },
-          { accountId: input.toAccountId, amountMinor: -sign * input.amountMinor },
-        ],
-      });
-      const captured = hold.capturedMinor + input.amountMinor;
-      const updated = await repo.updateHold(executor, hold.id, {
-        capturedMinor: captured,
-        ...(captured === hold.amountMinor ? { status: 'captured' as const } : {}),
-        updatedAt: now,
-      });
-      return { hold: updated, entry };
+    captureHold(executor: Executor, input: CaptureRequest): Promise<{ hold: HoldRow; entry: PostResult }> {
+      return inTransaction(executor, (trx) => captureHoldIn(trx, input));
     },
 
     voidHold,
