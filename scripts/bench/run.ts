@@ -15,6 +15,8 @@ import { sha256Hex } from '../../src/lib/crypto.ts';
 import { randomCode, randomDigits, uuidv7 } from '../../src/lib/ids.ts';
 import * as qrCodes from '../../src/modules/qr/repo.ts';
 import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
+import { ledgerScenarios } from './ledger.ts';
+import type { Scenario } from './scenario.ts';
 
 /**
  * `npm run bench [-- --scenario NAME[,NAME...] --duration SEC --concurrency N]`
@@ -23,19 +25,6 @@ import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
  * runs each scenario closed-loop at a fixed concurrency ("max") and open-loop at an evenly paced
  * rate ("fixed"), and measures the same SQL issued directly as the baseline in the same run.
  */
-interface Scenario {
-  readonly name: string;
-  /** Runs once before the scenario, e.g. to load its data set. */
-  readonly prepare?: () => Promise<void>;
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  /** JSON request body, sent with every request. */
-  readonly body?: string;
-  readonly fixedRate: number;
-  /** The SQL the endpoint runs, issued straight on the pool: the ceiling to compare against. */
-  readonly baseline?: (db: Db) => Promise<unknown>;
-}
 
 interface Result {
   scenario: string;
@@ -78,6 +67,7 @@ await migrateToLatest(database.db);
 // The server runs in a process of its own, as in production; the load generator and the
 // baseline share the machine's cores with it, not its event loop.
 const port = await freePort();
+const jwtSecret = randomBytes(32).toString('hex');
 const baseUrl = `http://127.0.0.1:${port}`;
 const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
   env: {
@@ -88,7 +78,7 @@ const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     PORT: String(port),
     DATABASE_URL: postgres.connectionString,
     RATE_LIMIT_MAX_REQUESTS: '10000000',
-    JWT_SECRET: randomBytes(32).toString('hex'),
+    JWT_SECRET: jwtSecret,
     ENCRYPTION_KEY: randomBytes(32).toString('hex'),
   },
   stdio: ['ignore', 'inherit', 'inherit'],
@@ -186,6 +176,7 @@ async function prepareScenarios(): Promise<Scenario[]> {
       },
     },
     ...qr.scenarios,
+    ...ledgerScenarios({ baseUrl, database, jwtSecret }),
   ];
 }
 
@@ -330,6 +321,18 @@ async function runMax(scenario: Scenario): Promise<Result> {
     method: scenario.method,
     headers: scenario.headers,
     ...(scenario.body === undefined ? {} : { body: scenario.body }),
+    ...(scenario.nextRequest === undefined
+      ? {}
+      : {
+          requests: [
+            {
+              setupRequest: (request: autocannon.Request) => {
+                const next = scenario.nextRequest?.() ?? {};
+                return { ...request, ...next, headers: { ...request.headers, ...next.headers } };
+              },
+            },
+          ],
+        }),
     connections: concurrency,
     duration: durationSec,
   });
@@ -408,10 +411,13 @@ async function runFixed(scenario: Scenario): Promise<Result> {
 
 function sendOnce(agent: http.Agent, scenario: Scenario): Promise<number> {
   const started = performance.now();
+  const next = scenario.nextRequest?.() ?? {};
+  const headers = { ...scenario.headers, ...next.headers };
+  const body = next.body ?? scenario.body;
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${baseUrl}${scenario.path}`,
-      { method: scenario.method, headers: scenario.headers, agent },
+      { method: scenario.method, headers, agent },
       (response) => {
         response.resume();
         response.on('end', () =>
@@ -422,7 +428,7 @@ function sendOnce(agent: http.Agent, scenario: Scenario): Promise<number> {
       },
     );
     request.on('error', reject);
-    request.end(scenario.body);
+    request.end(body);
   });
 }
 

@@ -36,14 +36,15 @@ export function createMerchantBalanceService(deps: {
     async creditQrPayment(trx: Executor, payment: QrPaymentCredit): Promise<PostResult> {
       const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
       const [clearing, payable, fees] = await Promise.all([
-        ledger.platformAccount('gateway_clearing', payment.currency),
+        ledger.platformAccount('gateway_clearing', payment.currency, trx),
         ledger.shardedOwnerAccount(
           { type: 'merchant', id: payment.merchantId },
           'merchant_payable',
           payment.currency,
           MERCHANT_PAYABLE_SHARDS,
+          trx,
         ),
-        feeMinor > 0n ? ledger.platformAccount('fees_revenue', payment.currency) : Promise.resolve(null),
+        feeMinor > 0n ? ledger.platformAccount('fees_revenue', payment.currency, trx) : Promise.resolve(null),
       ]);
       return ledger.post(trx, {
         type: 'qr_payment',

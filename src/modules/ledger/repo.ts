@@ -131,6 +131,26 @@ export async function ensureAccounts(
   return findAccounts(executor, key);
 }
 
+/** The account's shards by shard, each saying whether the current transaction created it. */
+export async function findAccountIds(
+  executor: Executor,
+  key: AccountKey,
+): Promise<{ id: string; createdByThisTransaction: boolean }[]> {
+  let query = executor
+    .selectFrom('ledgerAccounts')
+    .select([
+      'id',
+      sql<boolean>`coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)`.as('createdByThisTransaction'),
+    ])
+    .where('ownerType', '=', key.ownerType)
+    .where('purpose', '=', key.purpose)
+    .where('currency', '=', key.currency);
+  query =
+    key.ownerId === null ? query.where('ownerId', 'is', null) : query.where('ownerId', '=', key.ownerId);
+  const rows = await query.orderBy('shard').execute();
+  return rows.map((row) => ({ id: row.id, createdByThisTransaction: row.createdByThisTransaction === true }));
+}
+
 export async function findAccounts(executor: Executor, key: AccountKey): Promise<AccountRow[]> {
   let query = executor
     .selectFrom('ledgerAccounts')

@@ -44,7 +44,7 @@ const RETRY_BACKOFF_MS = 5;
 const RETRYABLE_SQLSTATES = new Set(['40001', '40P01']);
 const SWEEP_BATCH_SIZE = 500;
 /** Remembered account ids, at most; the map starts over beyond it. */
-const OWNER_SHARD_CACHE_MAX = 10_000;
+const SHARD_CACHE_MAX = 10_000;
 
 export interface Posting {
   readonly accountId: string;
@@ -77,6 +77,12 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
   /** Account ids never change once created: platform shards are looked up once per process. */
   const shardIds = new Map<string, readonly string[]>();
 
+  /**
+   * The ids of an account's shards, made when missing. Looked up through the caller's executor:
+   * inside a transaction, asking the pool for a second connection could deadlock a full pool.
+   * Remembered only once committed for certain: rows this very transaction created are not
+   * cached, since it may still roll back.
+   */
   async function accountsFor(
     executor: Executor,
     key: repo.AccountKey,
@@ -85,18 +91,26 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
     const cacheKey = `${key.ownerType}:${key.ownerId ?? ''}:${key.purpose}:${key.currency}`;
     const cached = shardIds.get(cacheKey);
     if (cached !== undefined && cached.length >= shards) return cached;
-    const behaviour = PURPOSES[key.purpose];
-    const now = clock.now().getTime();
-    const rows = await repo.ensureAccounts(executor, key, {
-      shards,
-      normalSide: behaviour.normalSide,
-      allowNegative: behaviour.allowNegative,
-      newIds: Array.from({ length: shards }, () => uuidv7(now)),
-    });
-    const ids = rows.map((row) => row.id);
-    // Only cache what is committed for certain: platform accounts made outside any caller's transaction.
-    if (executor === db) shardIds.set(cacheKey, ids);
-    return ids;
+    let rows = await repo.findAccountIds(executor, key);
+    if (rows.length < shards) {
+      const behaviour = PURPOSES[key.purpose];
+      const now = clock.now().getTime();
+      await repo.ensureAccounts(executor, key, {
+        shards,
+        normalSide: behaviour.normalSide,
+        allowNegative: behaviour.allowNegative,
+        newIds: Array.from({ length: shards }, () => uuidv7(now)),
+      });
+      rows = await repo.findAccountIds(executor, key);
+    }
+    if (!rows.some((row) => row.createdByThisTransaction)) {
+      if (shardIds.size > SHARD_CACHE_MAX) shardIds.clear();
+      shardIds.set(
+        cacheKey,
+        rows.map((row) => row.id),
+      );
+    }
+    return rows.map((row) => row.id);
   }
 
   async function post(executor: Executor, request: EntryRequest): Promise<PostResult> {
@@ -232,10 +246,17 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
      */
     post,
 
-    /** A platform account for this purpose and currency: one of its shards, chosen at random. */
-    async platformAccount(purpose: LedgerPurpose, currency: string): Promise<string> {
+    /**
+     * A platform account for this purpose and currency: one of its shards, chosen at random.
+     * Inside a transaction, pass it as `executor`.
+     */
+    async platformAccount(
+      purpose: LedgerPurpose,
+      currency: string,
+      executor: Executor = db,
+    ): Promise<string> {
       const ids = await accountsFor(
-        db,
+        executor,
         { ownerType: 'platform', ownerId: null, purpose, currency },
         PLATFORM_ACCOUNT_SHARDS,
       );
@@ -243,18 +264,18 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
     },
 
     /**
-     * One of an owner's account shards, created (outside any transaction: an empty account is
-     * harmless) on first use and remembered. For accounts that take a merchant's whole traffic.
+     * One of an owner's account shards, at random, created on first use. For accounts that take
+     * a merchant's whole traffic; with one shard, simply the owner's account.
      */
     async shardedOwnerAccount(
       owner: { type: 'user' | 'merchant'; id: string },
       purpose: LedgerPurpose,
       currency: string,
       shards: number,
+      executor: Executor = db,
     ): Promise<string> {
-      if (shardIds.size > OWNER_SHARD_CACHE_MAX) shardIds.clear();
       const ids = await accountsFor(
-        db,
+        executor,
         { ownerType: owner.type, ownerId: owner.id, purpose, currency },
         shards,
       );

@@ -237,7 +237,7 @@ export function createWalletService(deps: {
           const now = clock.now();
           let entryId: string | null = null;
           if (outcome.status === 'completed') {
-            const inTransit = await ledger.platformAccount('payouts_in_transit', withdrawal.currency);
+            const inTransit = await ledger.platformAccount('payouts_in_transit', withdrawal.currency, trx);
             const captured = await ledger.captureHold(trx, {
               holdId: withdrawal.holdId,
               amountMinor: withdrawal.amountMinor,

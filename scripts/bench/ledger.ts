@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { DatabaseHandle } from '../../src/db/database.ts';
+import { createIdempotencyStore } from '../../src/http/idempotency.ts';
+import { systemClock } from '../../src/lib/clock.ts';
+import { randomCode, randomDigits, uuidv7 } from '../../src/lib/ids.ts';
+import { createAccessTokens } from '../../src/modules/auth/index.ts';
+import { createLedgerService, createMerchantBalanceService } from '../../src/modules/ledger/index.ts';
+import * as qrCodes from '../../src/modules/qr/repo.ts';
+import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
+import type { Scenario } from './scenario.ts';
+
+const WALLET_COUNT = 1_000;
+/** Each wallet starts with 10,000,000.00 rupees: transfers of 1.50 never run one dry. */
+const WALLET_FUNDING_MINOR = 1_000_000_000n;
+const TRANSFER_AMOUNT = 1.5;
+const MERCHANT_QR_CODES = 10;
+
+/**
+ * Issue 4's scenarios. `ledger-transfer`: wallet transfers through the API, each with its own
+ * Idempotency-Key, among 1,000 wallets. `merchant-credit`: QR payments recorded as Success for one
+ * busy merchant, each crediting its payable account (the hot account) through the ledger.
+ * Baselines issue the same SQL straight on the pool.
+ */
+export function ledgerScenarios(context: {
+  baseUrl: string;
+  database: DatabaseHandle;
+  jwtSecret: string;
+}): Scenario[] {
+  const db = context.database.db;
+  const ledger = createLedgerService({ db, clock: systemClock });
+  const idempotency = createIdempotencyStore({ db, clock: systemClock });
+  const merchantBalances = createMerchantBalanceService({ db, ledger, upiFeeBasisPoints: 0 });
+  const tokens = createAccessTokens({ secret: context.jwtSecret, clock: systemClock });
+
+  const users: { id: string; token: string; wallet: string }[] = [];
+  const pickPair = () => {
+    const from = Math.floor(Math.random() * users.length);
+    let to = Math.floor(Math.random() * (users.length - 1));
+    if (to >= from) to += 1;
+    return [users[from], users[to]] as [(typeof users)[number], (typeof users)[number]];
+  };
+
+  const merchant = { token: '', userId: '', qrIds: [] as string[] };
+
+  return [
+    {
+      name: 'ledger-transfer',
+      method: 'POST',
+      path: '/api/v1/wallet/transfer',
+      headers: { 'content-type': 'application/json' },
+      fixedRate: 500,
+      prepare: async () => {
+        const rows = Array.from({ length: WALLET_COUNT }, (_, index) => ({
+          id: uuidv7(),
+          name: `Bench wallet ${index}`,
+          email: `bench-wallet-${index}@example.test`,
+          passwordHash: 'not-a-password',
+          role: 'user' as const,
+        }));
+        await db.insertInto('users').values(rows).execute();
+        const funding = await ledger.platformAccount('external_funding', 'INR');
+        for (const row of rows) {
+          const wallet = await ledger.shardedOwnerAccount({ type: 'user', id: row.id }, 'wallet', 'INR', 1);
+          await ledger.post(db, {
+            type: 'deposit',
+            idempotencyRef: `bench:${row.id}`,
+            postings: [
+              { accountId: funding, amountMinor: WALLET_FUNDING_MINOR },
+              { accountId: wallet, amountMinor: -WALLET_FUNDING_MINOR },
+            ],
+          });
+          const token = await tokens.sign({ userId: row.id, role: 'user', merchantId: null });
+          users.push({ id: row.id, token, wallet });
+        }
+      },
+      nextRequest: () => {
+        const [from, to] = pickPair();
+        return {
+          headers: { authorization: `Bearer ${from.token}`, 'idempotency-key': randomUUID() },
+          body: JSON.stringify({ to: to.id, amount: TRANSFER_AMOUNT }),
+        };
+      },
+      // The route's SQL: the payee, the key's claim, then one transaction posting the entry and
+      // storing the reply.
+      baseline: async () => {
+        const [from, to] = pickPair();
+        await sql`SELECT id, email, name, is_active FROM users WHERE id = ${to.id}`.execute(db);
+        const claimed = await idempotency.claim(`user:${from.id}`, randomUUID(), 'baseline');
+        if (claimed.kind !== 'claimed') throw new Error('a fresh key was not claimed');
+        await db.transaction().execute(async (trx) => {
+          await ledger.post(trx, {
+            type: 'transfer',
+            idempotencyRef: `transfer:${uuidv7()}`,
+            postings: [
+              { accountId: from.wallet, amountMinor: 150n },
+              { accountId: to.wallet, amountMinor: -150n },
+            ],
+          });
+          await claimed.claim.complete(trx, 201, { success: true });
+        });
+      },
+    },
+    {
+      name: 'merchant-credit',
+      method: 'POST',
+      path: '/api/v1/transactions',
+      headers: { 'content-type': 'application/json' },
+      fixedRate: 500,
+      prepare: async () => {
+        const registered = await fetch(`${context.baseUrl}/api/v1/auth/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            name: 'Busy Merchant',
+            email: 'busy-merchant@example.test',
+            password: 'bench-password',
+            role: 'merchant',
+          }),
+        });
+        const { data } = (await registered.json()) as { data: { accessToken: string; user: { id: string } } };
+        merchant.token = data.accessToken;
+        merchant.userId = data.user.id;
+        for (let index = 0; index < MERCHANT_QR_CODES; index += 1) {
+          const qrId = `BM${String(index).padStart(3, '0')}`;
+          const created = await fetch(`${context.baseUrl}/api/v1/qr`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${merchant.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({
+              qrId,
+              vpa: 'busy@okaxis',
+              referenceName: `Busy counter ${index}`,
+              category: 'Retail',
+            }),
+          });
+          if (created.status !== 201) throw new Error(`creating a bench QR code: ${created.status}`);
+          merchant.qrIds.push(qrId);
+        }
+      },
+      nextRequest: () => ({
+        headers: { authorization: `Bearer ${merchant.token}`, 'idempotency-key': randomUUID() },
+        body: JSON.stringify({
+          qrId: merchant.qrIds[Math.floor(Math.random() * merchant.qrIds.length)],
+          amount: 120.5,
+          customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
+        }),
+      }),
+      // The route's SQL: the key's claim, then one transaction locking the QR code, inserting the
+      // payment and its history (rollup triggers), crediting the merchant, auditing, storing the reply.
+      baseline: async () => {
+        const qrId = merchant.qrIds[Math.floor(Math.random() * merchant.qrIds.length)] as string;
+        const claimed = await idempotency.claim(`merchant:${merchant.userId}`, randomUUID(), 'baseline');
+        if (claimed.kind !== 'claimed') throw new Error('a fresh key was not claimed');
+        await db.transaction().execute(async (trx) => {
+          const qrCode = await qrCodes.findQrCode(trx, { qrId }, 'share');
+          if (qrCode === undefined) throw new Error('bench QR code missing');
+          const now = new Date();
+          const id = uuidv7(now.getTime());
+          const [transaction] = await qrTransactions.insertTransactions(
+            trx,
+            [
+              {
+                id,
+                paymentId: `PAY${now.getTime()}${randomDigits(15)}`,
+                qrCodeId: qrCode.id,
+                qrId: qrCode.qrId,
+                merchantId: qrCode.merchantId,
+                amountMinor: 12050n,
+                status: 'Success',
+                utr: randomCode(12),
+                occurredAt: now,
+                customerName: 'Bench Payer',
+                customerPhone: null,
+                customerUpiApp: 'GPay',
+                origin: 'manual',
+                createdAt: now,
+                updatedAt: now,
+              },
+            ],
+            { cause: 'created', actorId: merchant.userId, ids: [uuidv7(now.getTime())] },
+          );
+          if (transaction === undefined) throw new Error('payment not inserted');
+          await merchantBalances.creditQrPayment(trx, {
+            transactionId: transaction.id,
+            paymentId: transaction.paymentId,
+            merchantId: transaction.merchantId,
+            amountMinor: transaction.amountMinor,
+            currency: 'INR',
+          });
+          await sql`INSERT INTO audit_logs (id, actor_id, actor_role, action, target_type, target_id, details)
+            VALUES (${uuidv7(now.getTime())}, ${merchant.userId}, 'merchant', 'qr_payment.recorded', 'qr_transaction', ${id}, '{}')`.execute(
+            trx,
+          );
+          await claimed.claim.complete(trx, 201, { success: true });
+        });
+      },
+    },
+  ];
+}
