@@ -140,7 +140,9 @@ export async function findAccountIds(
     .selectFrom('ledgerAccounts')
     .select([
       'id',
-      sql<boolean>`coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)`.as('createdByThisTransaction'),
+      sql<boolean>`coalesce(xmin = pg_current_xact_id_if_assigned()::xid, false)`.as(
+        'createdByThisTransaction',
+      ),
     ])
     .where('ownerType', '=', key.ownerType)
     .where('purpose', '=', key.purpose)

@@ -119,7 +119,8 @@ export function createWalletService(deps: {
         db.transaction().execute(async (trx) => {
           const entry = await ledger.post(trx, {
             type: 'deposit',
-            idempotencyRef: `deposit:${userId}:${input.reference}`,
+            // Unique per wallet: one user's reference may come back in another currency.
+            idempotencyRef: `deposit:${userId}:${currency.code}:${input.reference}`,
             description: `Deposit ${input.reference}`,
             metadata: {
               reference: input.reference,
