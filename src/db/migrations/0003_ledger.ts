@@ -121,14 +121,30 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         v_entry_id uuid := (p_entry->>'id')::uuid;
         v_at timestamptz := coalesce((p_entry->>'createdAt')::timestamptz, now());
         v_existing uuid;
-        v_line record;
+        v_posting_ids uuid[];
+        v_account_ids uuid[];
+        v_amounts bigint[];
+        v_balances bigint[] := '{}';
+        v_currencies text[] := '{}';
         v_account ledger_accounts;
-        v_postings jsonb := '[]'::jsonb;
         v_balance bigint;
+        v_count integer;
+        v_postings jsonb := '[]'::jsonb;
       BEGIN
-        IF jsonb_array_length(p_lines) < 2 THEN
+        -- The lines, parsed once, in posting order.
+        SELECT array_agg((line->>'id')::uuid ORDER BY position),
+               array_agg((line->>'accountId')::uuid ORDER BY position),
+               array_agg((line->>'amountMinor')::bigint ORDER BY position)
+          INTO v_posting_ids, v_account_ids, v_amounts
+          FROM jsonb_array_elements(p_lines) WITH ORDINALITY AS lines (line, position);
+        v_count := coalesce(array_length(v_account_ids, 1), 0);
+        IF v_count < 2 THEN
           RAISE EXCEPTION 'UNBALANCED_ENTRY: an entry needs at least two postings';
         END IF;
+        IF 0 = ANY (v_amounts) THEN
+          RAISE EXCEPTION 'INVALID_AMOUNT: a posting of zero';
+        END IF;
+
         INSERT INTO ledger_entries (id, type, description, metadata, idempotency_ref, reverses_entry_id, created_at)
         VALUES (v_entry_id, p_entry->>'type', coalesce(p_entry->>'description', ''),
           coalesce(p_entry->'metadata', '{}'::jsonb), p_entry->>'idempotencyRef',
@@ -141,55 +157,52 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         END IF;
 
         -- One fixed order (by id) for every posting: two entries over the same accounts cannot deadlock.
-        PERFORM 1 FROM ledger_accounts
-          WHERE id IN (SELECT (line->>'accountId')::uuid FROM jsonb_array_elements(p_lines) AS line)
-          ORDER BY id FOR UPDATE;
+        PERFORM 1 FROM ledger_accounts WHERE id = ANY (v_account_ids) ORDER BY id FOR UPDATE;
+
+        -- Check everything before writing anything.
+        FOR i IN 1 .. v_count LOOP
+          SELECT * INTO v_account FROM ledger_accounts WHERE id = v_account_ids[i];
+          IF NOT FOUND THEN
+            RAISE EXCEPTION 'UNKNOWN_ACCOUNT: a posting names an account that does not exist';
+          END IF;
+          IF v_account.status <> 'open' THEN
+            RAISE EXCEPTION 'ACCOUNT_NOT_OPEN: account % is %', v_account.id, v_account.status;
+          END IF;
+          -- An account named twice in one entry sees its own earlier line.
+          v_balance := coalesce(
+            (SELECT b FROM unnest(v_account_ids[1:i - 1], v_balances) WITH ORDINALITY AS prior (a, b, n)
+              WHERE a = v_account.id ORDER BY n DESC LIMIT 1),
+            v_account.balance_minor)
+            + CASE v_account.normal_side WHEN 'debit' THEN v_amounts[i] ELSE -v_amounts[i] END;
+          -- Held money is not spendable (the table's CHECK is the backstop).
+          IF (v_account.normal_side = 'debit') = (v_amounts[i] < 0) AND NOT v_account.allow_negative
+            AND v_balance < v_account.held_minor THEN
+            RAISE EXCEPTION 'INSUFFICIENT_FUNDS: account % would fall below its available balance', v_account.id;
+          END IF;
+          v_balances := v_balances || v_balance;
+          v_currencies := v_currencies || v_account.currency;
+        END LOOP;
         IF EXISTS (
-          SELECT 1 FROM jsonb_array_elements(p_lines) AS line
-          LEFT JOIN ledger_accounts AS a ON a.id = (line->>'accountId')::uuid
-          WHERE a.id IS NULL
-        ) THEN
-          RAISE EXCEPTION 'UNKNOWN_ACCOUNT: a posting names an account that does not exist';
-        END IF;
-        IF EXISTS (
-          SELECT 1 FROM jsonb_array_elements(p_lines) AS line
-          JOIN ledger_accounts AS a ON a.id = (line->>'accountId')::uuid
-          GROUP BY a.currency HAVING sum((line->>'amountMinor')::bigint) <> 0
+          SELECT 1 FROM unnest(v_currencies, v_amounts) AS line (currency, amount)
+          GROUP BY currency HAVING sum(amount) <> 0
         ) THEN
           RAISE EXCEPTION 'UNBALANCED_ENTRY: postings do not sum to zero per currency';
         END IF;
 
-        FOR v_line IN
-          SELECT (line->>'id')::uuid AS id, (line->>'accountId')::uuid AS account_id,
-            (line->>'amountMinor')::bigint AS amount
-          FROM jsonb_array_elements(p_lines) WITH ORDINALITY AS lines (line, position)
-          ORDER BY position
-        LOOP
-          IF v_line.amount = 0 THEN
-            RAISE EXCEPTION 'INVALID_AMOUNT: a posting of zero';
-          END IF;
-          SELECT * INTO v_account FROM ledger_accounts WHERE id = v_line.account_id;
-          IF v_account.status <> 'open' THEN
-            RAISE EXCEPTION 'ACCOUNT_NOT_OPEN: account % is %', v_account.id, v_account.status;
-          END IF;
-          v_balance := v_account.balance_minor
-            + CASE v_account.normal_side WHEN 'debit' THEN v_line.amount ELSE -v_line.amount END;
-          -- Checked before the write (the table's CHECK is the backstop): held money is not spendable.
-          IF v_balance < v_account.balance_minor AND NOT v_account.allow_negative
-            AND v_balance < v_account.held_minor THEN
-            RAISE EXCEPTION 'INSUFFICIENT_FUNDS: account % would fall below its available balance', v_account.id;
-          END IF;
+        FOR i IN 1 .. v_count LOOP
           UPDATE ledger_accounts SET
-            debits_minor = debits_minor + greatest(v_line.amount, 0),
-            credits_minor = credits_minor + greatest(-v_line.amount, 0),
-            balance_minor = v_balance,
+            debits_minor = debits_minor + greatest(v_amounts[i], 0),
+            credits_minor = credits_minor + greatest(-v_amounts[i], 0),
+            balance_minor = v_balances[i],
             updated_at = v_at
-          WHERE id = v_line.account_id;
-          INSERT INTO ledger_postings (id, entry_id, account_id, amount_minor, currency, balance_after_minor, created_at)
-          VALUES (v_line.id, v_entry_id, v_account.id, v_line.amount, v_account.currency, v_balance, v_at);
-          v_postings := v_postings || jsonb_build_object('accountId', v_account.id,
-            'amountMinor', v_line.amount::text, 'balanceAfterMinor', v_balance::text);
+          WHERE id = v_account_ids[i];
+          v_postings := v_postings || jsonb_build_object('accountId', v_account_ids[i],
+            'amountMinor', v_amounts[i]::text, 'balanceAfterMinor', v_balances[i]::text);
         END LOOP;
+        INSERT INTO ledger_postings (id, entry_id, account_id, amount_minor, currency, balance_after_minor, created_at)
+        SELECT posting_id, v_entry_id, account_id, amount, currency, balance_after, v_at
+        FROM unnest(v_posting_ids, v_account_ids, v_amounts, v_currencies, v_balances)
+          AS line (posting_id, account_id, amount, currency, balance_after);
         RETURN jsonb_build_object('entryId', v_entry_id, 'replayed', false, 'postings', v_postings);
       END $$;
   `.execute(db);
