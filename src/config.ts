@@ -40,6 +40,10 @@ export interface Config {
   readonly currencies: readonly { readonly code: string; readonly scale: number }[];
   /** The handle of wallets' deposit VPAs: `<code>@<handle>`. */
   readonly walletVpaHandle: string;
+  /** Starting exchange rates (`USD/INR=83.25`); admins change them at /admin/fx-rates. */
+  readonly fxRates: readonly { readonly base: string; readonly quote: string; readonly rate: string }[];
+  /** What a currency swap keeps, in basis points of the converted amount, booked to fees revenue. */
+  readonly fxSpreadBasisPoints: number;
 }
 
 /** A configuration whose secrets are known: what the running application is built with. */
@@ -64,6 +68,21 @@ const ENCRYPTION_KEY_PATTERN = /^[0-9a-fA-F]{64}$/;
 const DEVELOPMENT_CORS_ORIGINS = ['http://localhost:3000', 'http://localhost:5173'];
 const DEFAULT_CURRENCIES = ['INR:2', 'USD:2', 'USDT:6'];
 const CURRENCY_PATTERN = /^([A-Z0-9]{2,10}):([0-8])$/;
+
+const DEFAULT_FX_RATES = ['USD/INR=83.25', 'USDT/INR=83.10', 'USDT/USD=0.9995'];
+const FX_RATE_PATTERN = /^([A-Z0-9]{2,10})\/([A-Z0-9]{2,10})=(\d{1,18}(?:\.\d{1,12})?)$/;
+
+/** `USD/INR=83.25,...`: units of the second currency per one of the first. */
+function parseFxRates(items: readonly string[], problems: string[]) {
+  const rates = items.map((item) => FX_RATE_PATTERN.exec(item));
+  if (rates.some((match) => match === null || Number(match[3]) <= 0)) {
+    problems.push(
+      `FX_RATES: expected BASE/QUOTE=RATE items such as USD/INR=83.25, got ${JSON.stringify(items.join(','))}`,
+    );
+    return [];
+  }
+  return rates.map((match) => ({ base: match?.[1] ?? '', quote: match?.[2] ?? '', rate: match?.[3] ?? '' }));
+}
 
 /** `INR:2,USD:2,USDT:6`: codes with their minor-unit scales, the first being the default. */
 function parseCurrencies(items: readonly string[], problems: string[]) {
@@ -131,6 +150,8 @@ export function parseConfig(env: Env = process.env): Config {
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),
     currencies: parseCurrencies(reader.list('CURRENCIES', DEFAULT_CURRENCIES), problems),
     walletVpaHandle: reader.string('WALLET_VPA_HANDLE', 'tijori'),
+    fxRates: parseFxRates(reader.list('FX_RATES', DEFAULT_FX_RATES), problems),
+    fxSpreadBasisPoints: reader.integer('FX_SPREAD_BASIS_POINTS', 50, { min: 0, max: 5_000 }),
   };
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');

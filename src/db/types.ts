@@ -267,6 +267,28 @@ export interface WalletWithdrawalsTable {
   updatedAt: Timestamp;
 }
 
+export interface FxRatesTable {
+  base: string;
+  quote: string;
+  rate: ColumnType<string, string, string>;
+  updatedBy: string | null;
+  updatedAt: Timestamp;
+}
+
+export interface FxQuotesTable {
+  id: string;
+  userId: string;
+  fromCurrency: string;
+  toCurrency: string;
+  amountMinor: ColumnType<bigint, bigint, never>;
+  rate: ColumnType<string, string, never>;
+  spreadBasisPoints: number;
+  receiveMinor: ColumnType<bigint, bigint, never>;
+  expiresAt: Date;
+  usedAt: Date | null;
+  createdAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -286,6 +308,8 @@ export interface Database {
   ledgerPostings: LedgerPostingsTable;
   ledgerHolds: LedgerHoldsTable;
   walletWithdrawals: WalletWithdrawalsTable;
+  fxRates: FxRatesTable;
+  fxQuotes: FxQuotesTable;
 }
 
 export type User = Selectable<UsersTable>;
