@@ -45,7 +45,7 @@ import {
   transactionRoutes,
 } from './modules/qr/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
-import { createWalletService, walletRoutes } from './modules/wallets/index.ts';
+import { createWalletService, walletAnalyticsRoutes, walletRoutes } from './modules/wallets/index.ts';
 
 export const API_PREFIX = '/api/v1';
 const UNVERSIONED_PREFIX = '/api/';
@@ -242,6 +242,11 @@ export async function buildApp(
         wallets: services.wallets,
         ledger: services.ledger,
         idempotency: services.idempotency,
+      });
+      await api.register(walletAnalyticsRoutes, {
+        db: deps.database.db,
+        clock: deps.clock ?? systemClock,
+        currencies: config.currencies,
       });
     },
     { prefix: API_PREFIX },

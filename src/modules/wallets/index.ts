@@ -1,2 +1,3 @@
+export { walletAnalyticsRoutes } from './analytics.routes.ts';
 export { walletRoutes } from './routes.ts';
 export { createWalletService, type WalletService } from './service.ts';
