@@ -45,7 +45,13 @@ import {
   transactionRoutes,
 } from './modules/qr/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
-import { createWalletService, walletAnalyticsRoutes, walletRoutes } from './modules/wallets/index.ts';
+import {
+  createSwapService,
+  createWalletService,
+  swapRoutes,
+  walletAnalyticsRoutes,
+  walletRoutes,
+} from './modules/wallets/index.ts';
 
 export const API_PREFIX = '/api/v1';
 const UNVERSIONED_PREFIX = '/api/';
@@ -92,6 +98,15 @@ export function createServices(deps: AppDeps) {
     vpaHandle: config.walletVpaHandle,
     sandboxDeposits: config.nodeEnv !== 'production',
   });
+  const swaps = createSwapService({
+    db,
+    clock,
+    ledger,
+    audit,
+    currencies: config.currencies,
+    configuredRates: config.fxRates,
+    spreadBasisPoints: config.fxSpreadBasisPoints,
+  });
   const random = deps.random ?? Math.random;
   const simulatorSettings = {
     intervalMs: config.simulationIntervalMs,
@@ -136,6 +151,7 @@ export function createServices(deps: AppDeps) {
     ledger,
     merchantBalances,
     wallets,
+    swaps,
     random,
     qrCodes,
     transactions,
@@ -243,6 +259,7 @@ export async function buildApp(
         ledger: services.ledger,
         idempotency: services.idempotency,
       });
+      await api.register(swapRoutes, { swaps: services.swaps, idempotency: services.idempotency });
       await api.register(walletAnalyticsRoutes, {
         db: deps.database.db,
         clock: deps.clock ?? systemClock,
