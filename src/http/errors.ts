@@ -24,6 +24,9 @@ export const badRequest = (message: string, details?: unknown, code = 'BAD_REQUE
   new AppError(400, code, message, details);
 export const validationFailed = (message: string, details?: readonly FieldProblem[]) =>
   new AppError(400, 'VALIDATION_FAILED', message, details);
+/** A 400 naming one field: `{ field, message }` in the details, as schema violations have. */
+export const invalidField = (field: string, message: string) =>
+  validationFailed(`${field} ${message}`, [{ field, message }]);
 export const unauthorized = (message = 'Authentication required', code = 'UNAUTHORIZED') =>
   new AppError(401, code, message);
 export const forbidden = (message = 'You are not allowed to do this', code = 'FORBIDDEN') =>

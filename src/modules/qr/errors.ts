@@ -1,4 +1,4 @@
-import { AppError, conflict, notFound, unprocessable, validationFailed } from '../../http/errors.ts';
+import { AppError, conflict, notFound, unprocessable } from '../../http/errors.ts';
 
 export const qrCodeNotFound = () => notFound('QR code', 'QR_NOT_FOUND');
 export const transactionNotFound = () => notFound('Transaction', 'TRANSACTION_NOT_FOUND');
@@ -13,5 +13,4 @@ export const simulationLimitReached = (qrId: string, limit: number) =>
   conflict('SIMULATION_LIMIT_REACHED', `QR code ${qrId} already has ${limit} simulated transactions`);
 export const invalidStatusTransition = (from: string, to: string) =>
   new AppError(409, 'INVALID_STATUS_TRANSITION', `A ${from} transaction cannot become ${to}`, { from, to });
-export const invalidField = (field: string, message: string) =>
-  validationFailed(`${field} ${message}`, [{ field, message }]);
+export { invalidField } from '../../http/errors.ts';

@@ -1,6 +1,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { Db, Executor } from '../../db/database.ts';
 import type { QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
+import { dateBound } from '../../http/date-bounds.ts';
 import { AppError } from '../../http/errors.ts';
 import type { WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
@@ -9,7 +10,7 @@ import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
-import { endOfZonedDay, isTimeZone, startOfZonedDay } from '../../lib/time-zone.ts';
+import { isTimeZone } from '../../lib/time-zone.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { MerchantBalanceService } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
@@ -59,7 +60,6 @@ export interface TransactionQuery {
 export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 const EXPORT_BATCH_SIZE = 1_000;
 const PAYMENT_ID_RANDOM_DIGITS = 15;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 /** The only moves a payment's status may make; a Success or Failed payment is final. */
 const STATUS_MOVES: Record<QrPaymentStatus, readonly QrPaymentStatus[]> = {
   Pending: ['Success', 'Failed'],
@@ -95,8 +95,8 @@ export function createTransactionService(deps: {
     const timeZone = query.tz ?? DEFAULT_TIME_ZONE;
     if (!isTimeZone(timeZone)) throw invalidField('tz', 'must be an IANA time zone such as Asia/Kolkata');
     const from =
-      query.startDate === undefined ? undefined : boundOf('startDate', query.startDate, timeZone, 'start');
-    const to = query.endDate === undefined ? undefined : boundOf('endDate', query.endDate, timeZone, 'end');
+      query.startDate === undefined ? undefined : dateBound('startDate', query.startDate, timeZone, 'start');
+    const to = query.endDate === undefined ? undefined : dateBound('endDate', query.endDate, timeZone, 'end');
     const merchantId = principal.role === 'admin' ? query.merchantId : tenantOf(principal);
     let qrCodeId: string | undefined;
     if (query.qrId !== undefined) {
@@ -425,21 +425,6 @@ function assertPayable(qrCode: QrCodeRow, amountMinor: MinorUnits): void {
  */
 function newPaymentId(now: Date): string {
   return `PAY${now.getTime()}${randomDigits(PAYMENT_ID_RANDOM_DIGITS)}`;
-}
-
-function boundOf(field: string, value: string, timeZone: string, side: 'start' | 'end'): Date {
-  if (DATE_ONLY.test(value)) {
-    // Date.parse reads 2026-02-30 as 2 March: a real date prints back as itself.
-    const parsed = Date.parse(`${value}T00:00:00Z`);
-    if (Number.isNaN(parsed) || new Date(parsed).toISOString().slice(0, 10) !== value) {
-      throw invalidField(field, 'is not a calendar date');
-    }
-    return side === 'start' ? startOfZonedDay(value, timeZone) : endOfZonedDay(value, timeZone);
-  }
-  const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw invalidField(field, 'is not a valid date-time');
-  // An end date-time is inclusive; the repository's upper bound is exclusive.
-  return side === 'start' ? at : new Date(at.getTime() + 1);
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/database.ts';
-import { endOfZonedDay, isTimeZone, startOfZonedDay, zoneOffsetMs } from '../../lib/time-zone.ts';
+import { dateBound } from '../../http/date-bounds.ts';
+import { isTimeZone, startOfZonedDay, zoneOffsetMs } from '../../lib/time-zone.ts';
 import { invalidField } from './errors.ts';
 
 /**
@@ -58,8 +59,6 @@ export const TOP_COUNTERPARTIES = 5;
 const DAY_MS = 86_400_000;
 /** A range of whole local days can be an hour longer than its days where a clock change falls in it. */
 const CLOCK_CHANGE_MS = 3_600_000;
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
-const HAS_OFFSET = /(Z|[+-]\d{2}:\d{2})$/;
 
 /** The query string as a range, or a 400 naming the field at fault. */
 export function resolveAnalyticsRange(
@@ -74,8 +73,8 @@ export function resolveAnalyticsRange(
   const timeZone = query.tz ?? DEFAULT_TIME_ZONE;
   if (!isTimeZone(timeZone)) throw invalidField('tz', 'must be an IANA time zone such as Asia/Kolkata');
   const start =
-    query.startDate === undefined ? undefined : boundOf('startDate', query.startDate, timeZone, 'start');
-  const end = query.endDate === undefined ? undefined : boundOf('endDate', query.endDate, timeZone, 'end');
+    query.startDate === undefined ? undefined : dateBound('startDate', query.startDate, timeZone, 'start');
+  const end = query.endDate === undefined ? undefined : dateBound('endDate', query.endDate, timeZone, 'end');
   // Without an end the range runs up to now, the current instant included.
   const to = end ?? new Date(options.now.getTime() + 1);
   const from = start ?? new Date(to.getTime() - DEFAULT_RANGE_DAYS * DAY_MS);
@@ -243,25 +242,3 @@ function addDays(day: string, days: number): string {
  * of the next day for an end); a date-time with an offset is that instant; one without an offset
  * is a wall-clock time in `timeZone`. An end date-time is inclusive, so the bound is 1 ms later.
  */
-function boundOf(field: string, value: string, timeZone: string, side: 'start' | 'end'): Date {
-  const day = value.slice(0, 10);
-  const parsedDay = Date.parse(`${day}T00:00:00Z`);
-  // Date.parse reads 2026-02-30 as 2 March: a real date prints back as itself.
-  if (Number.isNaN(parsedDay) || new Date(parsedDay).toISOString().slice(0, 10) !== day) {
-    throw invalidField(field, 'is not a calendar date');
-  }
-  if (DATE_ONLY.test(value)) {
-    return side === 'start' ? startOfZonedDay(value, timeZone) : endOfZonedDay(value, timeZone);
-  }
-  let at: number;
-  if (HAS_OFFSET.test(value)) {
-    at = Date.parse(value);
-  } else {
-    const wallClock = Date.parse(`${value}Z`);
-    // The zone's offset near that wall-clock time, then at the instant it gives.
-    const guess = wallClock - zoneOffsetMs(new Date(wallClock), timeZone);
-    at = wallClock - zoneOffsetMs(new Date(guess), timeZone);
-  }
-  if (Number.isNaN(at)) throw invalidField(field, 'is not a valid date-time');
-  return new Date(side === 'start' ? at : at + 1);
-}

@@ -1,14 +1,6 @@
-import {
-  AppError,
-  conflict,
-  forbidden,
-  notFound,
-  unprocessable,
-  validationFailed,
-} from '../../http/errors.ts';
+import { AppError, conflict, forbidden, notFound, unprocessable } from '../../http/errors.ts';
 
-export const invalidField = (field: string, message: string) =>
-  validationFailed(`${field} ${message}`, [{ field, message }]);
+export { invalidField } from '../../http/errors.ts';
 export const selfTransfer = () => unprocessable('SELF_TRANSFER', 'You cannot transfer to yourself');
 export const recipientNotFound = () => notFound('Recipient', 'RECIPIENT_NOT_FOUND');
 export const untrustedDeposit = () =>
