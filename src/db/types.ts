@@ -289,6 +289,15 @@ export interface FxQuotesTable {
   createdAt: Timestamp;
 }
 
+export interface EventsTable {
+  id: string;
+  merchantId: string | null;
+  userId: string | null;
+  type: string;
+  payload: Json;
+  createdAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -310,6 +319,7 @@ export interface Database {
   walletWithdrawals: WalletWithdrawalsTable;
   fxRates: FxRatesTable;
   fxQuotes: FxQuotesTable;
+  events: EventsTable;
 }
 
 export type User = Selectable<UsersTable>;

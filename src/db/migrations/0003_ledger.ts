@@ -181,6 +181,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           END IF;
           v_balances := v_balances || v_balance;
           v_currencies := v_currencies || v_account.currency;
+          -- Edge-triggered: one event when the available balance goes from at or above the
+          -- owner's threshold to below it; it re-arms once the balance is back above.
+          IF v_account.low_balance_threshold_minor IS NOT NULL
+            AND v_account.balance_minor - v_account.held_minor >= v_account.low_balance_threshold_minor
+            AND v_balance - v_account.held_minor < v_account.low_balance_threshold_minor THEN
+            INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+            VALUES (gen_random_uuid(),
+              CASE v_account.owner_type WHEN 'merchant' THEN v_account.owner_id END,
+              CASE v_account.owner_type WHEN 'user' THEN v_account.owner_id END,
+              'wallet.low_balance',
+              jsonb_build_object('accountId', v_account.id, 'currency', v_account.currency,
+                'availableMinor', (v_balance - v_account.held_minor)::text,
+                'thresholdMinor', v_account.low_balance_threshold_minor::text, 'entryId', v_entry_id),
+              v_at);
+          END IF;
         END LOOP;
         IF EXISTS (
           SELECT 1 FROM unnest(v_currencies, v_amounts) AS line (currency, amount)

@@ -3,6 +3,7 @@ import * as identity from './0001_identity.ts';
 import * as qrCollections from './0002_qr_collections.ts';
 import * as ledger from './0003_ledger.ts';
 import * as wallets from './0004_wallets.ts';
+import * as events from './0005_events.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002_qr_collections': qrCollections,
   '0003_ledger': ledger,
   '0004_wallets': wallets,
+  '0005_events': events,
 };

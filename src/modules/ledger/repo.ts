@@ -488,3 +488,48 @@ export async function findOwnerAccounts(
     .orderBy('shard')
     .execute();
 }
+
+/** Owner-settable: below this available balance, one `wallet.low_balance` event is recorded. */
+export async function setLowBalanceThreshold(
+  executor: Executor,
+  accountId: string,
+  thresholdMinor: bigint | null,
+  at: Date,
+): Promise<AccountRow> {
+  return executor
+    .updateTable('ledgerAccounts')
+    .set({ lowBalanceThresholdMinor: thresholdMinor, updatedAt: at })
+    .where('id', '=', accountId)
+    .returning(ACCOUNT_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export async function insertLowBalanceEvent(
+  executor: Executor,
+  event: {
+    id: string;
+    account: AccountRow;
+    availableMinor: bigint;
+    at: Date;
+    cause: Record<string, unknown>;
+  },
+): Promise<void> {
+  const { account } = event;
+  await executor
+    .insertInto('events')
+    .values({
+      id: event.id,
+      merchantId: account.ownerType === 'merchant' ? account.ownerId : null,
+      userId: account.ownerType === 'user' ? account.ownerId : null,
+      type: 'wallet.low_balance',
+      payload: JSON.stringify({
+        accountId: account.id,
+        currency: account.currency,
+        availableMinor: event.availableMinor.toString(),
+        thresholdMinor: account.lowBalanceThresholdMinor?.toString() ?? null,
+        ...event.cause,
+      }),
+      createdAt: event.at,
+    })
+    .execute();
+}

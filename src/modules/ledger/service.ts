@@ -183,6 +183,22 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
       throw insufficientFunds();
     }
     await repo.changeHeld(executor, account.id, input.amountMinor, now);
+    // A hold lowers the available balance as a posting does: the same low-balance edge applies.
+    const availableBefore = account.balanceMinor - account.heldMinor;
+    const threshold = account.lowBalanceThresholdMinor;
+    if (
+      threshold !== null &&
+      availableBefore >= threshold &&
+      availableBefore - input.amountMinor < threshold
+    ) {
+      await repo.insertLowBalanceEvent(executor, {
+        id: uuidv7(now.getTime()),
+        account,
+        availableMinor: availableBefore - input.amountMinor,
+        at: now,
+        cause: { holdReference: input.reference },
+      });
+    }
     const hold = await repo.insertHold(executor, {
       id: uuidv7(now.getTime()),
       accountId: account.id,
@@ -296,6 +312,10 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
       const created = await repo.findAccounts(executor, key);
       if (created[0] === undefined) throw new Error('account was not created');
       return created[0];
+    },
+
+    async setLowBalanceThreshold(accountId: string, thresholdMinor: bigint | null): Promise<AccountRow> {
+      return repo.setLowBalanceThreshold(db, accountId, thresholdMinor, clock.now());
     },
 
     /** Every account of an owner for one purpose (each currency, each shard). */

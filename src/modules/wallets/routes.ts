@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { type IdempotencyStore, replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
-import { replies } from '../../http/schemas.ts';
+import { Ok, replies } from '../../http/schemas.ts';
 import { trimBodyStrings } from '../../http/trim.ts';
 import { toMajorUnitsOf } from '../../lib/money.ts';
 import type { LedgerService } from '../ledger/index.ts';
@@ -17,15 +18,30 @@ import {
   FailWithdrawalBody,
   HistoryQuery,
   HistoryReply,
+  ThresholdBody,
   TransferBody,
   TransferReply,
+  WalletBalance,
   WithdrawalParams,
   WithdrawalReply,
   WithdrawBody,
 } from './schemas.ts';
-import type { WalletService, WithdrawalRow } from './service.ts';
+import type { WalletBalance as WalletBalanceRow, WalletService, WithdrawalRow } from './service.ts';
 
 const OWNER = { access: 'authenticated' as const };
+
+function presentBalance(wallet: WalletBalanceRow) {
+  return {
+    currency: wallet.currency,
+    balance: toMajorUnitsOf(wallet.balanceMinor, wallet.scale),
+    availableBalance: toMajorUnitsOf(wallet.balanceMinor - wallet.heldMinor, wallet.scale),
+    heldAmount: toMajorUnitsOf(wallet.heldMinor, wallet.scale),
+    lowBalanceThreshold:
+      wallet.lowBalanceThresholdMinor === null
+        ? null
+        : toMajorUnitsOf(wallet.lowBalanceThresholdMinor, wallet.scale),
+  };
+}
 const ADMIN = { access: ['admin'] as const };
 const TAGS = ['wallets'];
 
@@ -62,18 +78,29 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
       return {
         success: true as const,
         data: {
-          wallets: balances.map((wallet) => ({
-            currency: wallet.currency,
-            balance: toMajorUnitsOf(wallet.balanceMinor, wallet.scale),
-            availableBalance: toMajorUnitsOf(wallet.balanceMinor - wallet.heldMinor, wallet.scale),
-            heldAmount: toMajorUnitsOf(wallet.heldMinor, wallet.scale),
-            lowBalanceThreshold:
-              wallet.lowBalanceThresholdMinor === null
-                ? null
-                : toMajorUnitsOf(wallet.lowBalanceThresholdMinor, wallet.scale),
-          })),
+          wallets: balances.map(presentBalance),
         },
       };
+    },
+  );
+
+  app.put(
+    '/wallet/low-balance-threshold',
+    {
+      config: OWNER,
+      schema: {
+        tags: TAGS,
+        summary: 'Set (or clear with null) the balance below which one wallet.low_balance event is recorded',
+        body: ThresholdBody,
+        response: replies({ 200: Ok(Type.Object({ wallet: WalletBalance })) }),
+      },
+    },
+    async (request) => {
+      const wallet = await wallets.setLowBalanceThreshold(
+        requirePrincipal(request.principal).userId,
+        request.body,
+      );
+      return { success: true as const, data: { wallet: presentBalance(wallet) }, message: 'Threshold saved' };
     },
   );
 

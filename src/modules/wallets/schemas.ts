@@ -146,3 +146,13 @@ export const AdminWalletReply = Ok(
   }),
 );
 export const WithdrawalParams = Type.Object({ id: Uuid });
+
+export const ThresholdBody = Type.Object(
+  {
+    currency: Type.Optional(CurrencyCode),
+    threshold: Type.Union([Type.Number({ minimum: 0, maximum: 1e12 }), Type.Null()], {
+      description: 'Major units; null clears it',
+    }),
+  },
+  { additionalProperties: false },
+);

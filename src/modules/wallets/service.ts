@@ -95,6 +95,35 @@ export function createWalletService(deps: {
       });
     },
 
+    /** Below this available balance one `wallet.low_balance` event is recorded; null clears it. */
+    async setLowBalanceThreshold(
+      userId: string,
+      input: { currency?: string; threshold: number | null },
+    ): Promise<WalletBalance> {
+      const currency = currencies.get(input.currency ?? defaultCurrency);
+      if (currency === undefined) {
+        throw invalidField('currency', `must be one of ${[...currencies.keys()].join(', ')}`);
+      }
+      let thresholdMinor: bigint | null = null;
+      if (input.threshold !== null) {
+        thresholdMinor = toMinorUnits(input.threshold, currency.scale);
+        if (thresholdMinor === null) {
+          throw invalidField('threshold', `must be 0 or more with at most ${currency.scale} decimals`);
+        }
+      }
+      const account = await ledger.setLowBalanceThreshold(
+        await walletAccount(userId, currency.code),
+        thresholdMinor,
+      );
+      return {
+        currency: currency.code,
+        scale: currency.scale,
+        balanceMinor: account.balanceMinor,
+        heldMinor: account.heldMinor,
+        lowBalanceThresholdMinor: account.lowBalanceThresholdMinor,
+      };
+    },
+
     /** Credit from outside (a bank, a card, the sandbox); `reference` is unique per wallet. */
     async deposit(
       principal: Principal,
