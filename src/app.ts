@@ -82,7 +82,7 @@ export function createServices(deps: AppDeps) {
   const accessTokens = createAccessTokens({ secret: config.jwtSecret, clock });
   const auth = createAuthService({ db, clock, audit, merchants, accessTokens, throttle: deps.loginThrottle });
   const idempotency = createIdempotencyStore({ db, clock });
-  const ledger = createLedgerService({ db, clock });
+  const ledger = createLedgerService({ db, clock, audit });
   const merchantBalances = createMerchantBalanceService({
     db,
     ledger,

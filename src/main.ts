@@ -4,6 +4,12 @@ import { openDatabase } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { createLogger } from './logger.ts';
 
+/**
+ * Expired holds are voided every minute. Per-process housekeeping until the jobs issue brings the
+ * crontab: the sweep locks each hold, so processes running it together do each hold once.
+ */
+const HOLD_SWEEP_INTERVAL_MS = 60_000;
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config);
@@ -12,6 +18,16 @@ async function main(): Promise<void> {
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   const deps = { config, database: opened.database, logger };
   const services = createServices(deps);
+  await services.ledger.ensurePlatformAccounts(config.currencies.map((currency) => currency.code));
+  const holdSweep = setInterval(() => {
+    services.ledger
+      .expireHolds()
+      .then((expired) => {
+        if (expired > 0) logger.info({ expired }, 'expired holds voided');
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'hold expiry sweep failed'));
+  }, HOLD_SWEEP_INTERVAL_MS);
+  holdSweep.unref();
   if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
     const outcome = await services.auth.ensureAdmin(config.adminEmail, config.adminPassword);
     logger.info({ email: config.adminEmail, outcome }, 'bootstrap admin');
@@ -28,6 +44,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     forced.unref();
+    clearInterval(holdSweep);
     try {
       await app.close();
       await opened.close();

@@ -1,7 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
-import { replies } from '../../http/schemas.ts';
+import { requestContext } from '../../http/request-context.ts';
+import { Ok, replies, StringEnum, Uuid } from '../../http/schemas.ts';
 import { toMajorUnits } from '../../lib/money.ts';
 import type { MerchantBalanceService } from './merchant-balances.ts';
 import type { AccountRow } from './repo.ts';
@@ -10,6 +12,7 @@ import {
   AccountListReply,
   EntryListQuery,
   EntryListReply,
+  LedgerAccount,
   MerchantBalanceReply,
   VerifyReply,
 } from './schemas.ts';
@@ -51,6 +54,35 @@ export const ledgerRoutes: FastifyPluginAsyncTypebox<{ ledger: LedgerService }> 
         pageRequest(request.query),
       );
       return { success: true as const, data: { accounts: accounts.map(presentAccount), pagination } };
+    },
+  );
+
+  app.post(
+    '/admin/ledger/accounts/:id/status',
+    {
+      config: ACCESS,
+      schema: {
+        tags: TAGS,
+        summary: 'Open, freeze or close an account (frozen and closed accounts refuse postings); audited',
+        params: Type.Object({ id: Uuid }),
+        body: Type.Object(
+          { status: StringEnum(['open', 'frozen', 'closed'] as const) },
+          { additionalProperties: false },
+        ),
+        response: replies({ 200: Ok(Type.Object({ account: LedgerAccount })) }),
+      },
+    },
+    async (request) => {
+      const account = await ledger.changeAccountStatus(
+        request.params.id,
+        request.body.status,
+        requestContext(request),
+      );
+      return {
+        success: true as const,
+        data: { account: presentAccount(account) },
+        message: `Account is ${account.status}`,
+      };
     },
   );
 

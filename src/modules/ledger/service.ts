@@ -1,8 +1,11 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { LedgerEntryType, LedgerOwnerType, LedgerPurpose } from '../../db/types.ts';
+import { notFound } from '../../http/errors.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
+import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { uuidv7 } from '../../lib/ids.ts';
+import type { AuditService } from '../audit/index.ts';
 import {
   accountNotOpen,
   captureAboveHold,
@@ -38,6 +41,14 @@ const PURPOSES: Record<
  * (a wallet, a merchant's payable) have one shard unless asked for more.
  */
 export const PLATFORM_ACCOUNT_SHARDS = 16;
+const PLATFORM_PURPOSES: readonly LedgerPurpose[] = [
+  'gateway_clearing',
+  'fees_revenue',
+  'payouts_in_transit',
+  'fx',
+  'suspense',
+  'external_funding',
+];
 /** Serialization failures and deadlocks are retried this many times before they surface. */
 const RETRY_ATTEMPTS_MAX = 5;
 const RETRY_BACKOFF_MS = 5;
@@ -71,7 +82,12 @@ export interface EntryRequest {
   readonly postings: readonly Posting[];
 }
 
-export function createLedgerService(deps: { db: Db; clock: Clock; random?: () => number }) {
+export function createLedgerService(deps: {
+  db: Db;
+  clock: Clock;
+  random?: () => number;
+  audit?: AuditService;
+}) {
   const { db, clock } = deps;
   const random = deps.random ?? Math.random;
   /** Account ids never change once created: platform shards are looked up once per process. */
@@ -372,6 +388,43 @@ export function createLedgerService(deps: { db: Db; clock: Clock; random?: () =>
       status: 'open' | 'frozen' | 'closed',
     ): Promise<AccountRow | undefined> {
       return repo.setAccountStatus(db, accountId, status, clock.now());
+    },
+
+    /** Admin: open, freeze or close an account (audited); frozen and closed accounts refuse postings. */
+    async changeAccountStatus(
+      accountId: string,
+      status: 'open' | 'frozen' | 'closed',
+      context: RequestContext,
+    ): Promise<AccountRow> {
+      return db.transaction().execute(async (trx) => {
+        const before = await repo.findAccountById(trx, accountId, true);
+        if (before === undefined) throw notFound('Account', 'ACCOUNT_NOT_FOUND');
+        const after = await repo.setAccountStatus(trx, accountId, status, clock.now());
+        if (after === undefined) throw new Error('account vanished under its lock');
+        await deps.audit?.record(trx, context, {
+          action: 'ledger.account_status_changed',
+          targetType: 'ledger_account',
+          targetId: accountId,
+          details: { from: before.status, to: status },
+        });
+        return after;
+      });
+    },
+
+    /**
+     * Platform accounts for every configured currency, made at start so no payment has to create
+     * them (and every process remembers their ids from the first request).
+     */
+    async ensurePlatformAccounts(currencies: readonly string[]): Promise<void> {
+      for (const currency of currencies) {
+        for (const purpose of PLATFORM_PURPOSES) {
+          await accountsFor(
+            db,
+            { ownerType: 'platform', ownerId: null, purpose, currency },
+            PLATFORM_ACCOUNT_SHARDS,
+          );
+        }
+      }
     },
 
     /** Every account against its postings and holds, every entry against zero, in one snapshot. */
