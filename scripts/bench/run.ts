@@ -78,6 +78,7 @@ const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     PORT: String(port),
     DATABASE_URL: postgres.connectionString,
     RATE_LIMIT_MAX_REQUESTS: '10000000',
+    ...(process.env.BENCH_DB_POOL_MAX === undefined ? {} : { DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX }),
     JWT_SECRET: jwtSecret,
     ENCRYPTION_KEY: randomBytes(32).toString('hex'),
   },
