@@ -245,6 +245,7 @@ export async function buildApp(
         qrCodes: services.qrCodes,
         transactions: services.transactions,
         simulations: services.simulations,
+        idempotency: services.idempotency,
       });
       await api.register(transactionRoutes, {
         transactions: services.transactions,

@@ -1310,3 +1310,27 @@ describe('cross-tenant access', () => {
     expect((await owner.client.get(`/api/qr/${qrCode.id}`)).json().data.qrCode).toEqual(qrCode);
   });
 });
+
+describe('POST /api/qr with an Idempotency-Key', () => {
+  it('creates once and replays the first reply; a different body with the key is a 422', async () => {
+    const owner = await createAccount(testApp, 'merchant');
+    const headers = { 'idempotency-key': `create-qr-${Date.now()}` };
+    const first = await owner.client.post('/api/qr', { ...BASE_BODY, referenceName: 'Once' }, headers);
+    expect(first.statusCode, first.body).toBe(201);
+    const again = await owner.client.post('/api/qr', { ...BASE_BODY, referenceName: 'Once' }, headers);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    const rows = await db()
+      .selectFrom('qrCodes')
+      .select('id')
+      .where('merchantId', '=', owner.user.merchantId as string)
+      .execute();
+    expect(rows).toHaveLength(1);
+    expectError(
+      await owner.client.post('/api/qr', { ...BASE_BODY, referenceName: 'Other' }, headers),
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
+  });
+});

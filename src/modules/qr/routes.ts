@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { type IdempotencyStore, replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
@@ -23,7 +24,7 @@ import {
   UpiLinkQuery,
   UpiLinkReply,
 } from './schemas.ts';
-import type { QrCodeService } from './service.ts';
+import type { QrCodeRow, QrCodeService } from './service.ts';
 import type { SimulationService } from './simulator.ts';
 import type { TransactionService } from './transactions.service.ts';
 
@@ -35,7 +36,8 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
   qrCodes: QrCodeService;
   transactions: TransactionService;
   simulations: SimulationService;
-}> = async (app, { qrCodes, transactions, simulations }) => {
+  idempotency: IdempotencyStore;
+}> = async (app, { qrCodes, transactions, simulations, idempotency }) => {
   app.get(
     '/qr',
     {
@@ -65,23 +67,27 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
-        summary: 'Create a QR code (an admin passes merchantId)',
+        summary: 'Create a QR code (an admin passes merchantId); honours Idempotency-Key',
         body: QrCreateBody,
         response: replies({ 201: QrReply }),
       },
     },
-    async (request, reply) => {
-      const qrCode = await qrCodes.create(
-        requirePrincipal(request.principal),
-        request.body,
-        requestContext(request),
-      );
-      return reply.status(201).send({
-        success: true as const,
-        data: { qrCode: presentQrCode(qrCode) },
-        message: 'QR Code created successfully',
-      });
-    },
+    async (request, reply) =>
+      replyIdempotently<QrCodeRow>(
+        request,
+        reply,
+        idempotency,
+        (within) =>
+          qrCodes.create(requirePrincipal(request.principal), request.body, requestContext(request), within),
+        {
+          statusCode: 201,
+          body: (qrCode) => ({
+            success: true as const,
+            data: { qrCode: presentQrCode(qrCode) },
+            message: 'QR Code created successfully',
+          }),
+        },
+      ),
   );
 
   app.get(

@@ -1,5 +1,6 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { QrCategory, QrStatus } from '../../db/types.ts';
+import type { WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -89,7 +90,12 @@ export function createQrCodeService(deps: {
   return {
     loadVisible,
 
-    async create(principal: Principal, input: QrCodeInput, context: RequestContext): Promise<QrCodeRow> {
+    async create(
+      principal: Principal,
+      input: QrCodeInput,
+      context: RequestContext,
+      within?: WithinTransaction<QrCodeRow>,
+    ): Promise<QrCodeRow> {
       const merchantId = owningMerchant(principal, input.merchantId);
       // An admin names the merchant: it must exist (404 otherwise, not a foreign-key failure).
       if (principal.role === 'admin') await merchants.get(principal, merchantId);
@@ -126,6 +132,7 @@ export function createQrCodeService(deps: {
               targetId: qrCode.id,
               details: { qrId, merchantId, vpa: qrCode.vpa },
             });
+            await within?.(trx, qrCode);
             return qrCode;
           }
           if (input.qrId !== undefined) throw qrIdTaken(qrId);
