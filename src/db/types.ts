@@ -150,16 +150,19 @@ export interface QrFigureColumns {
 export interface QrTransactionRollupsTable extends QrFigureColumns {
   qrCodeId: string;
   bucketStart: Date;
+  shard: Generated<number>;
 }
 
 export interface QrMerchantRollupsTable extends QrFigureColumns {
   merchantId: string;
   bucketStart: Date;
+  shard: Generated<number>;
 }
 
 export interface QrTransactionTotalsTable extends QrFigureColumns {
   qrCodeId: string;
   merchantId: string;
+  shard: Generated<number>;
 }
 
 export interface IdempotencyKeysTable {

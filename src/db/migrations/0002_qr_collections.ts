@@ -73,18 +73,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       qr_code_id uuid NOT NULL REFERENCES qr_codes (id) ON DELETE CASCADE,
       bucket_start timestamptz NOT NULL,
       ${sql.raw(FIGURE_DEFINITIONS)},
-      PRIMARY KEY (qr_code_id, bucket_start)
+      shard smallint NOT NULL DEFAULT 0,
+      PRIMARY KEY (qr_code_id, bucket_start, shard)
     );
     CREATE TABLE qr_merchant_rollups (
       merchant_id uuid NOT NULL,
       bucket_start timestamptz NOT NULL,
       ${sql.raw(FIGURE_DEFINITIONS)},
-      PRIMARY KEY (merchant_id, bucket_start)
+      shard smallint NOT NULL DEFAULT 0,
+      PRIMARY KEY (merchant_id, bucket_start, shard)
     );
     CREATE TABLE qr_transaction_totals (
-      qr_code_id uuid PRIMARY KEY REFERENCES qr_codes (id) ON DELETE CASCADE,
+      qr_code_id uuid NOT NULL REFERENCES qr_codes (id) ON DELETE CASCADE,
       merchant_id uuid NOT NULL,
-      ${sql.raw(FIGURE_DEFINITIONS)}
+      ${sql.raw(FIGURE_DEFINITIONS)},
+      shard smallint NOT NULL DEFAULT 0,
+      PRIMARY KEY (qr_code_id, shard)
     );
     CREATE INDEX qr_transaction_totals_merchant_idx ON qr_transaction_totals (merchant_id);
 
@@ -159,36 +163,55 @@ const GROUPED_FIGURES = `
 
 /**
  * Adds (+) or takes away (-) a transition table's rows. Rows are grouped first, so a bulk insert
- * touches each bucket once. Taking away only updates rows that exist: a QR code's deletion
- * removes its buckets and totals with it (cascade) before its payments' delete trigger runs.
+ * touches each bucket once. Each database connection writes its own shard of a bucket (one of
+ * ROLLUP_SHARDS rows), so concurrent payments of one busy merchant do not queue on one row lock
+ * until commit; readers sum the shards, and a shard may go below zero when a payment counted in
+ * another is removed, while the sum stays exact. Figures of a QR code being deleted are not kept:
+ * its rows go with it (cascade), and its payments' delete trigger finds the code gone.
  */
 function applyToRollups(source: string, sign: '+' | '-'): string {
   const targets = [
-    { table: 'qr_transaction_rollups', keys: ['qr_code_id', 'bucket_start'], extra: [] as string[] },
-    { table: 'qr_merchant_rollups', keys: ['merchant_id', 'bucket_start'], extra: [] as string[] },
-    { table: 'qr_transaction_totals', keys: ['qr_code_id'], extra: ['merchant_id'] },
+    {
+      table: 'qr_transaction_rollups',
+      keys: ['qr_code_id', 'bucket_start'],
+      extra: [] as string[],
+      perQr: true,
+    },
+    {
+      table: 'qr_merchant_rollups',
+      keys: ['merchant_id', 'bucket_start'],
+      extra: [] as string[],
+      perQr: false,
+    },
+    { table: 'qr_transaction_totals', keys: ['qr_code_id'], extra: ['merchant_id'], perQr: true },
   ];
   return targets
-    .map(({ table, keys, extra }) => {
+    .map(({ table, keys, extra, perQr }) => {
       const columns = [...keys, ...extra];
       const selected = columns.map((column) =>
         column === 'bucket_start' ? `${BUCKET} AS bucket_start` : column,
       );
-      const grouped = `SELECT ${selected.join(', ')}, ${GROUPED_FIGURES} FROM ${source} GROUP BY ${columns
-        .map((_, index) => index + 1)
-        .join(', ')}`;
-      const combine = FIGURE_COLUMNS.map((column) => `${column} = r.${column} ${sign} g.${column}`).join(
-        ', ',
-      );
-      if (sign === '-') {
-        return `UPDATE ${table} AS r SET ${combine} FROM (${grouped}) AS g
-          WHERE ${keys.map((key) => `r.${key} = g.${key}`).join(' AND ')};`;
-      }
-      return `INSERT INTO ${table} AS r (${[...columns, ...FIGURE_COLUMNS].join(', ')})
+      const figures = sign === '+' ? GROUPED_FIGURES : NEGATED_GROUPED_FIGURES;
+      const grouped = `SELECT ${selected.join(', ')}, ${figures}, ${SHARD} AS shard FROM ${source}
+        ${perQr && sign === '-' ? 'WHERE EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = qr_code_id)' : ''}
+        GROUP BY ${columns.map((_, index) => index + 1).join(', ')}`;
+      return `INSERT INTO ${table} AS r (${[...columns, ...FIGURE_COLUMNS, 'shard'].join(', ')})
         SELECT * FROM (${grouped}) AS g
-        ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${FIGURE_COLUMNS.map(
+        ON CONFLICT (${[...keys, 'shard'].join(', ')}) DO UPDATE SET ${FIGURE_COLUMNS.map(
           (column) => `${column} = r.${column} + excluded.${column}`,
         ).join(', ')};`;
     })
     .join('\n');
 }
+
+/** The shard a connection writes: its backend process id, spread over ROLLUP_SHARDS rows. */
+const ROLLUP_SHARDS = 8;
+const SHARD = `(pg_backend_pid() % ${ROLLUP_SHARDS})::smallint`;
+
+const NEGATED_GROUPED_FIGURES = `
+  -count(*) FILTER (WHERE status = 'Success') AS success_count,
+  -coalesce(sum(amount_minor) FILTER (WHERE status = 'Success'), 0) AS success_amount_minor,
+  -count(*) FILTER (WHERE status = 'Failed') AS failed_count,
+  -coalesce(sum(amount_minor) FILTER (WHERE status = 'Failed'), 0) AS failed_amount_minor,
+  -count(*) FILTER (WHERE status = 'Pending') AS pending_count,
+  -coalesce(sum(amount_minor) FILTER (WHERE status = 'Pending'), 0) AS pending_amount_minor`;

@@ -13,20 +13,23 @@ beforeAll(async () => {
 });
 afterAll(async () => testApp.close());
 
-/** Every rollup row, sorted, with zero rows left out (a bucket emptied by deletes may remain). */
+/**
+ * Every rollup figure summed over its shards (each connection writes its own shard), sorted,
+ * with keys whose figures are all zero left out (a bucket emptied by deletes may remain).
+ */
 async function snapshot() {
-  const figures = sql`success_count, success_amount_minor, failed_count, failed_amount_minor, pending_count, pending_amount_minor`;
-  const nonZero = sql`(success_count, failed_count, pending_count) <> (0, 0, 0)`;
+  const figures = sql`sum(success_count)::int8 AS success_count, sum(success_amount_minor)::int8 AS success_amount_minor,
+    sum(failed_count)::int8 AS failed_count, sum(failed_amount_minor)::int8 AS failed_amount_minor,
+    sum(pending_count)::int8 AS pending_count, sum(pending_amount_minor)::int8 AS pending_amount_minor`;
+  const nonZero = sql`(sum(success_count), sum(failed_count), sum(pending_count), sum(success_amount_minor),
+    sum(failed_amount_minor), sum(pending_amount_minor)) <> (0, 0, 0, 0, 0, 0)`;
   const [perQr, perMerchant, totals] = await Promise.all([
-    sql`SELECT qr_code_id, bucket_start, ${figures} FROM qr_transaction_rollups WHERE ${nonZero} ORDER BY 1, 2`.execute(
-      db,
-    ),
-    sql`SELECT merchant_id, bucket_start, ${figures} FROM qr_merchant_rollups WHERE ${nonZero} ORDER BY 1, 2`.execute(
-      db,
-    ),
-    sql`SELECT qr_code_id, merchant_id, ${figures} FROM qr_transaction_totals WHERE ${nonZero} ORDER BY 1`.execute(
-      db,
-    ),
+    sql`SELECT qr_code_id, bucket_start, ${figures} FROM qr_transaction_rollups
+      GROUP BY 1, 2 HAVING ${nonZero} ORDER BY 1, 2`.execute(db),
+    sql`SELECT merchant_id, bucket_start, ${figures} FROM qr_merchant_rollups
+      GROUP BY 1, 2 HAVING ${nonZero} ORDER BY 1, 2`.execute(db),
+    sql`SELECT qr_code_id, merchant_id, ${figures} FROM qr_transaction_totals
+      GROUP BY 1, 2 HAVING ${nonZero} ORDER BY 1`.execute(db),
   ]);
   return { perQr: perQr.rows, perMerchant: perMerchant.rows, totals: totals.rows };
 }
