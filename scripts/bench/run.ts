@@ -57,7 +57,15 @@ const concurrency = Number(args.concurrency);
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'tijori-bench-'));
 chmodSync(scratch, 0o755);
-const postgres = await startEmbeddedPostgres({ dataDir: path.join(scratch, 'postgres') });
+// BENCH_PROFILE=1: pg_stat_statements over every statement, nested ones (functions, triggers)
+// included; the costliest are printed after the runs.
+const profile = process.env.BENCH_PROFILE === '1';
+const postgres = await startEmbeddedPostgres({
+  dataDir: path.join(scratch, 'postgres'),
+  ...(profile
+    ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } }
+    : {}),
+});
 const database = createDatabase({
   connectionString: postgres.connectionString,
   poolMax: 10,
@@ -104,6 +112,7 @@ try {
     console.log(JSON.stringify(fixed));
   }
   printTable(results);
+  if (profile) await printCostliestStatements();
 } finally {
   const exited = new Promise((resolve) => server.once('exit', resolve));
   server.kill('SIGTERM');
@@ -486,4 +495,18 @@ function freePort(): Promise<number> {
       probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
     });
   });
+}
+
+async function printCostliestStatements(): Promise<void> {
+  await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`.execute(database.db);
+  const { rows } = await sql<{ calls: string; totalMs: number; meanMs: number; query: string }>`
+    SELECT calls, round(total_exec_time::numeric, 1)::float8 AS total_ms, round(mean_exec_time::numeric, 3)::float8 AS mean_ms,
+      left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS query
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`.execute(database.db);
+  console.log('\n   calls   total ms  mean ms  statement');
+  for (const row of rows) {
+    console.log(
+      `${String(row.calls).padStart(8)} ${String(row.totalMs).padStart(10)} ${String(row.meanMs).padStart(8)}  ${row.query}`,
+    );
+  }
 }
