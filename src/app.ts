@@ -12,7 +12,7 @@ import type { DatabaseHandle } from './db/database.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
 import { tooManyRequests } from './http/errors.ts';
 import { registerGuard } from './http/guard.ts';
-import { createIdempotencyStore } from './http/idempotency.ts';
+import { createIdempotencyStore, registerIdempotency } from './http/idempotency.ts';
 import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
 import { ErrorEnvelope } from './http/schemas.ts';
 import { SECURITY_HEADERS } from './http/security-headers.ts';
@@ -228,6 +228,7 @@ export async function buildApp(
     verifyAccessToken: services.auth.verifyAccessToken,
     authenticateApiCredentials: services.merchants.authenticateApiCredentials,
   });
+  registerIdempotency(app, services.idempotency);
   app.get(OPENAPI_PATH, { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.register(operationsRoutes, {
@@ -245,22 +246,13 @@ export async function buildApp(
         qrCodes: services.qrCodes,
         transactions: services.transactions,
         simulations: services.simulations,
-        idempotency: services.idempotency,
       });
-      await api.register(transactionRoutes, {
-        transactions: services.transactions,
-        idempotency: services.idempotency,
-        random: services.random,
-      });
+      await api.register(transactionRoutes, { transactions: services.transactions, random: services.random });
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
-      await api.register(walletRoutes, {
-        wallets: services.wallets,
-        ledger: services.ledger,
-        idempotency: services.idempotency,
-      });
-      await api.register(swapRoutes, { swaps: services.swaps, idempotency: services.idempotency });
+      await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
+      await api.register(swapRoutes, { swaps: services.swaps });
       await api.register(walletAnalyticsRoutes, {
         db: deps.database.db,
         clock: deps.clock ?? systemClock,

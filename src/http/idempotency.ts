@@ -1,4 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql } from 'kysely';
 import type { Db, Executor } from '../db/database.ts';
 import type { Clock } from '../lib/clock.ts';
@@ -153,50 +153,90 @@ export function createIdempotencyStore(deps: { db: Db; clock: Clock }) {
 }
 
 /**
- * Replies to a create or money-moving request, honouring its `Idempotency-Key` when one is sent:
- * the same key with the same request replays the first reply (`Idempotent-Replayed: true`), with a
- * different request is a 422, while the first is still running a 409. `execute` passes the hook
- * to the service, which calls it inside its transaction, so the stored reply and the change commit
- * together. Keys are scoped to the caller (the merchant, or the user).
+ * How a POST treats `Idempotency-Key`: `required` for money moves (a retry without a key could
+ * move money twice), `optional` for creations, `none` for the rest (sign-in, toggles). Every
+ * /api POST must say which (checked when routes are registered), so a new route cannot forget.
  */
-export async function replyIdempotently<T>(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  store: IdempotencyStore,
-  execute: (within: WithinTransaction<T> | undefined) => Promise<T>,
-  response: { statusCode: number; body: (result: T) => unknown; keyRequired?: boolean },
-): Promise<FastifyReply> {
-  const key = idempotencyKeyOf(request);
-  // Money routes insist: a retry without a key could move the money twice.
-  if (key === undefined && response.keyRequired === true) {
-    throw badRequest(
-      'This request moves money: send an Idempotency-Key header',
-      { field: 'Idempotency-Key' },
-      'IDEMPOTENCY_KEY_REQUIRED',
-    );
+export type IdempotencyMode = 'required' | 'optional' | 'none';
+
+/** What a route hands its service: stores the reply, built from the use case's result, in its transaction. */
+export interface IdempotencyHandle {
+  within<T>(statusCode: number, body: (result: T) => unknown): WithinTransaction<T>;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    idempotency?: IdempotencyMode;
   }
-  if (key === undefined) {
-    const result = await execute(undefined);
-    return reply.status(response.statusCode).send(response.body(result));
+  interface FastifyRequest {
+    /** Set when the request carries a claimed key; null otherwise. */
+    idempotency: IdempotencyHandle | null;
   }
-  const principal = requirePrincipal(request.principal);
-  const scope =
-    principal.merchantId === null ? `user:${principal.userId}` : `merchant:${principal.merchantId}`;
-  const outcome = await store.claim(scope, key, requestFingerprint(request));
-  if (outcome.kind === 'replay') {
-    return reply.status(outcome.statusCode).header('idempotent-replayed', 'true').send(outcome.body);
-  }
-  try {
-    const result = await execute((trx, result) =>
-      outcome.claim.complete(trx, response.statusCode, response.body(result)),
-    );
-    return reply.status(response.statusCode).send(response.body(result));
-  } catch (error) {
-    // Nothing was committed (the reply is stored with the change), so the key is free again.
-    await outcome.claim.release().catch((releaseError: unknown) => {
-      request.log.error({ err: releaseError }, 'could not release an idempotency key');
+}
+
+const PROTECTED_PREFIX = '/api';
+
+/**
+ * The Idempotency-Key plugin. For a route whose `config.idempotency` is `required` or
+ * `optional`, a hook after authentication claims the key: the same key with the same request
+ * replays the first reply (`Idempotent-Replayed: true`) without running the handler; with a
+ * different request it is a 422; while the first is still running, a 409. The handler passes
+ * `request.idempotency.within(...)` to its service, which stores the reply inside its own
+ * transaction, so the stored reply and the change commit together. A request that fails releases
+ * its key (nothing was committed). Keys are scoped to the caller (the merchant, or the user).
+ * Register after the guard, before the routes.
+ */
+export function registerIdempotency(app: FastifyInstance, store: IdempotencyStore): void {
+  app.decorateRequest('idempotency', null);
+  const claims = new WeakMap<FastifyRequest, Claim>();
+
+  app.addHook('onRoute', (route) => {
+    const methods = [route.method].flat();
+    const mode = (route.config as { idempotency?: IdempotencyMode } | undefined)?.idempotency;
+    if (methods.includes('POST') && route.url.startsWith(PROTECTED_PREFIX) && mode === undefined) {
+      throw new Error(`route POST ${route.url} does not declare config.idempotency`);
+    }
+    if (mode === undefined || mode === 'none') return;
+    const existing = route.preHandler === undefined ? [] : [route.preHandler].flat();
+    route.preHandler = [
+      ...existing,
+      (request: FastifyRequest, reply: FastifyReply) => claim(request, reply, mode),
+    ];
+  });
+
+  // The use case failed and committed nothing: the key may be used again.
+  app.addHook('onError', async (request) => {
+    const held = claims.get(request);
+    if (held === undefined) return;
+    claims.delete(request);
+    await held.release().catch((error: unknown) => {
+      request.log.error({ err: error }, 'could not release an idempotency key');
     });
-    throw error;
+  });
+
+  async function claim(request: FastifyRequest, reply: FastifyReply, mode: 'required' | 'optional') {
+    const key = idempotencyKeyOf(request);
+    if (key === undefined) {
+      if (mode === 'required') {
+        throw badRequest(
+          'This request moves money: send an Idempotency-Key header',
+          { field: 'Idempotency-Key' },
+          'IDEMPOTENCY_KEY_REQUIRED',
+        );
+      }
+      return;
+    }
+    const principal = requirePrincipal(request.principal);
+    const scope =
+      principal.merchantId === null ? `user:${principal.userId}` : `merchant:${principal.merchantId}`;
+    const outcome = await store.claim(scope, key, requestFingerprint(request));
+    if (outcome.kind === 'replay') {
+      return reply.status(outcome.statusCode).header('idempotent-replayed', 'true').send(outcome.body);
+    }
+    claims.set(request, outcome.claim);
+    request.idempotency = {
+      within: (statusCode, body) => (trx, result) => outcome.claim.complete(trx, statusCode, body(result)),
+    };
   }
 }
 

@@ -22,7 +22,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
   app.post(
     '/auth/register',
     {
-      config: { access: 'public' },
+      config: { access: 'public', idempotency: 'none' as const },
       schema: {
         tags: ['auth'],
         summary: 'Create an account (user, merchant or vendor) and sign in',
@@ -40,7 +40,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
   app.post(
     '/auth/login',
     {
-      config: { access: 'public' },
+      config: { access: 'public', idempotency: 'none' as const },
       schema: {
         tags: ['auth'],
         summary: 'Sign in with email and password',
@@ -58,7 +58,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
   app.post(
     '/auth/refresh',
     {
-      config: { access: 'public' },
+      config: { access: 'public', idempotency: 'none' as const },
       schema: {
         tags: ['auth'],
         summary: 'Exchange a refresh token for a new pair (the old one stops working)',
@@ -76,7 +76,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<{ auth: AuthService }> = asyn
   app.post(
     '/auth/logout',
     {
-      config: { access: 'public' },
+      config: { access: 'public', idempotency: 'none' as const },
       schema: {
         tags: ['auth'],
         summary: "Revoke a refresh token's whole family",

@@ -60,7 +60,7 @@ export const ledgerRoutes: FastifyPluginAsyncTypebox<{ ledger: LedgerService }> 
   app.post(
     '/admin/ledger/accounts/:id/status',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'none' as const },
       schema: {
         tags: TAGS,
         summary: 'Open, freeze or close an account (frozen and closed accounts refuse postings); audited',

@@ -21,7 +21,7 @@ export const merchantRoutes: FastifyPluginAsyncTypebox<{ merchants: MerchantServ
   app.post(
     '/merchant/credentials/regenerate',
     {
-      config: { access: ['merchant'] },
+      config: { access: ['merchant'], idempotency: 'none' as const },
       schema: {
         tags: ['merchants'],
         summary: 'Replace the API client key and secret (the old pair stops working at once)',

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { type IdempotencyStore, replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
@@ -36,8 +35,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
   qrCodes: QrCodeService;
   transactions: TransactionService;
   simulations: SimulationService;
-  idempotency: IdempotencyStore;
-}> = async (app, { qrCodes, transactions, simulations, idempotency }) => {
+}> = async (app, { qrCodes, transactions, simulations }) => {
   app.get(
     '/qr',
     {
@@ -63,7 +61,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/qr',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'optional' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -72,22 +70,20 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: QrReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<QrCodeRow>(
-        request,
-        reply,
-        idempotency,
-        (within) =>
-          qrCodes.create(requirePrincipal(request.principal), request.body, requestContext(request), within),
-        {
-          statusCode: 201,
-          body: (qrCode) => ({
-            success: true as const,
-            data: { qrCode: presentQrCode(qrCode) },
-            message: 'QR Code created successfully',
-          }),
-        },
-      ),
+    async (request, reply) => {
+      const replyBody = (qrCode: QrCodeRow) => ({
+        success: true as const,
+        data: { qrCode: presentQrCode(qrCode) },
+        message: 'QR Code created successfully',
+      });
+      const result = await qrCodes.create(
+        requirePrincipal(request.principal),
+        request.body,
+        requestContext(request),
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.get(
@@ -162,7 +158,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/qr/:id/status',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'none' as const },
       schema: {
         tags: TAGS,
         summary: 'Toggle Active/Inactive (or set `status`); becoming Inactive stops its simulation',
@@ -189,7 +185,7 @@ export const qrRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/qr/:id/simulation',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'none' as const },
       schema: {
         tags: TAGS,
         summary: 'Toggle the payment simulation of a QR code (same switch as /simulation/:qrId/toggle)',

@@ -16,7 +16,7 @@ export const simulationRoutes: FastifyPluginAsyncTypebox<{ simulations: Simulati
     app.post(
       `/simulation/:qrId/${action}`,
       {
-        config: ACCESS,
+        config: { ...ACCESS, idempotency: 'none' as const },
         schema: {
           tags: TAGS,
           summary: `${action[0]?.toUpperCase()}${action.slice(1)} the background payment simulation of a QR code`,
@@ -58,7 +58,7 @@ export const simulationRoutes: FastifyPluginAsyncTypebox<{ simulations: Simulati
   app.post(
     '/simulation/stop-all',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'none' as const },
       schema: {
         tags: TAGS,
         summary: "Stop the caller's simulations (an admin's call stops every one)",

@@ -1,8 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { IdempotencyStore } from '../../http/idempotency.ts';
-import { replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
@@ -31,9 +29,8 @@ const TAGS = ['transactions'];
 
 export const transactionRoutes: FastifyPluginAsyncTypebox<{
   transactions: TransactionService;
-  idempotency: IdempotencyStore;
   random: Random;
-}> = async (app, { transactions, idempotency, random }) => {
+}> = async (app, { transactions, random }) => {
   app.get(
     '/transactions',
     {
@@ -65,7 +62,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/transactions',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'optional' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -74,27 +71,20 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: TransactionReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<TransactionRow>(
-        request,
-        reply,
-        idempotency,
-        (within) =>
-          transactions.create(
-            requirePrincipal(request.principal),
-            request.body,
-            requestContext(request),
-            within,
-          ),
-        {
-          statusCode: 201,
-          body: (transaction) => ({
-            success: true as const,
-            data: { transaction: presentTransaction(transaction) },
-            message: 'Transaction recorded',
-          }),
-        },
-      ),
+    async (request, reply) => {
+      const replyBody = (transaction: TransactionRow) => ({
+        success: true as const,
+        data: { transaction: presentTransaction(transaction) },
+        message: 'Transaction recorded',
+      });
+      const result = await transactions.create(
+        requirePrincipal(request.principal),
+        request.body,
+        requestContext(request),
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.get(
@@ -144,7 +134,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/transactions/simulate',
     {
-      config: ACCESS,
+      config: { ...ACCESS, idempotency: 'optional' as const },
       schema: {
         tags: TAGS,
         summary: 'Create 1 to 100 realistic payments on a QR code at once (honours Idempotency-Key)',
@@ -152,29 +142,22 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: SimulateReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<TransactionRow[]>(
-        request,
-        reply,
-        idempotency,
-        (within) =>
-          transactions.simulate(
-            requirePrincipal(request.principal),
-            request.body.qrId,
-            request.body.count ?? 1,
-            requestContext(request),
-            random,
-            within,
-          ),
-        {
-          statusCode: 201,
-          body: (rows) => ({
-            success: true as const,
-            data: { transactions: rows.map((row) => presentTransaction(row)), count: rows.length },
-            message: `${rows.length} transactions simulated`,
-          }),
-        },
-      ),
+    async (request, reply) => {
+      const replyBody = (rows: TransactionRow[]) => ({
+        success: true as const,
+        data: { transactions: rows.map((row) => presentTransaction(row)), count: rows.length },
+        message: `${rows.length} transactions simulated`,
+      });
+      const result = await transactions.simulate(
+        requirePrincipal(request.principal),
+        request.body.qrId,
+        request.body.count ?? 1,
+        requestContext(request),
+        random,
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.get(

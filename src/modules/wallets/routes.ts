@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { type IdempotencyStore, replyIdempotently } from '../../http/idempotency.ts';
 import { pageRequest } from '../../http/pagination.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
@@ -48,8 +47,7 @@ const TAGS = ['wallets'];
 export const walletRoutes: FastifyPluginAsyncTypebox<{
   wallets: WalletService;
   ledger: LedgerService;
-  idempotency: IdempotencyStore;
-}> = async (app, { wallets, ledger, idempotency }) => {
+}> = async (app, { wallets, ledger }) => {
   const scaleOf = (currency: string) => wallets.currencies.find((item) => item.code === currency)?.scale ?? 2;
   const major = (minor: bigint, currency: string) => toMajorUnitsOf(minor, scaleOf(currency));
   const presentWithdrawal = (withdrawal: WithdrawalRow) => ({
@@ -107,7 +105,7 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/wallet/deposit',
     {
-      config: OWNER,
+      config: { ...OWNER, idempotency: 'required' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -117,36 +115,37 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: DepositReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<{ entryId: string; currency: { code: string; scale: number }; amountMinor: bigint }>(
-        request,
-        reply,
-        idempotency,
-        (within) =>
-          wallets.deposit(requirePrincipal(request.principal), request.body, requestContext(request), within),
-        {
-          statusCode: 201,
-          keyRequired: true,
-          body: (deposit) => ({
-            success: true as const,
-            data: {
-              deposit: {
-                entryId: deposit.entryId,
-                amount: toMajorUnitsOf(deposit.amountMinor, deposit.currency.scale),
-                currency: deposit.currency.code,
-                reference: request.body.reference,
-              },
-            },
-            message: 'Deposit credited',
-          }),
+    async (request, reply) => {
+      const replyBody = (deposit: {
+        entryId: string;
+        currency: { code: string; scale: number };
+        amountMinor: bigint;
+      }) => ({
+        success: true as const,
+        data: {
+          deposit: {
+            entryId: deposit.entryId,
+            amount: toMajorUnitsOf(deposit.amountMinor, deposit.currency.scale),
+            currency: deposit.currency.code,
+            reference: request.body.reference,
+          },
         },
-      ),
+        message: 'Deposit credited',
+      });
+      const result = await wallets.deposit(
+        requirePrincipal(request.principal),
+        request.body,
+        requestContext(request),
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.post(
     '/wallet/transfer',
     {
-      config: OWNER,
+      config: { ...OWNER, idempotency: 'required' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -155,41 +154,38 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: TransferReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<{
+    async (request, reply) => {
+      const replyBody = (transfer: {
         entryId: string;
         currency: { code: string; scale: number };
         amountMinor: bigint;
         toUserId: string;
-      }>(
-        request,
-        reply,
-        idempotency,
-        (within) => wallets.transfer(requirePrincipal(request.principal), request.body, within),
-        {
-          statusCode: 201,
-          keyRequired: true,
-          body: (transfer) => ({
-            success: true as const,
-            data: {
-              transfer: {
-                entryId: transfer.entryId,
-                to: transfer.toUserId,
-                amount: toMajorUnitsOf(transfer.amountMinor, transfer.currency.scale),
-                currency: transfer.currency.code,
-                note: request.body.note ?? null,
-              },
-            },
-            message: 'Transfer completed',
-          }),
+      }) => ({
+        success: true as const,
+        data: {
+          transfer: {
+            entryId: transfer.entryId,
+            to: transfer.toUserId,
+            amount: toMajorUnitsOf(transfer.amountMinor, transfer.currency.scale),
+            currency: transfer.currency.code,
+            note: request.body.note ?? null,
+          },
         },
-      ),
+        message: 'Transfer completed',
+      });
+      const result = await wallets.transfer(
+        requirePrincipal(request.principal),
+        request.body,
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.post(
     '/wallet/withdraw',
     {
-      config: OWNER,
+      config: { ...OWNER, idempotency: 'required' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -198,22 +194,19 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: WithdrawalReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<WithdrawalRow>(
-        request,
-        reply,
-        idempotency,
-        (within) => wallets.withdraw(requirePrincipal(request.principal), request.body, within),
-        {
-          statusCode: 201,
-          keyRequired: true,
-          body: (withdrawal) => ({
-            success: true as const,
-            data: { withdrawal: presentWithdrawal(withdrawal) },
-            message: 'Withdrawal pending',
-          }),
-        },
-      ),
+    async (request, reply) => {
+      const replyBody = (withdrawal: WithdrawalRow) => ({
+        success: true as const,
+        data: { withdrawal: presentWithdrawal(withdrawal) },
+        message: 'Withdrawal pending',
+      });
+      const result = await wallets.withdraw(
+        requirePrincipal(request.principal),
+        request.body,
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.get(
@@ -284,7 +277,7 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/admin/withdrawals/:id/complete',
     {
-      config: ADMIN,
+      config: { ...ADMIN, idempotency: 'optional' as const },
       schema: {
         tags: ['admin'],
         summary: 'The payout went out: capture the held amount into payouts in transit',
@@ -293,23 +286,25 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
+      const replyBody = (withdrawal: WithdrawalRow) => ({
+        success: true as const,
+        data: { withdrawal: presentWithdrawal(withdrawal) },
+        message: 'Withdrawal completed',
+      });
       const withdrawal = await wallets.settleWithdrawal(
         request.params.id,
         { status: 'completed' },
         requestContext(request),
+        request.idempotency?.within(200, replyBody),
       );
-      return {
-        success: true as const,
-        data: { withdrawal: presentWithdrawal(withdrawal) },
-        message: 'Withdrawal completed',
-      };
+      return replyBody(withdrawal);
     },
   );
 
   app.post(
     '/admin/withdrawals/:id/fail',
     {
-      config: ADMIN,
+      config: { ...ADMIN, idempotency: 'optional' as const },
       schema: {
         tags: ['admin'],
         summary: 'The payout failed: release the held amount back to the wallet',
@@ -319,16 +314,18 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
+      const replyBody = (withdrawal: WithdrawalRow) => ({
+        success: true as const,
+        data: { withdrawal: presentWithdrawal(withdrawal) },
+        message: 'Withdrawal failed',
+      });
       const withdrawal = await wallets.settleWithdrawal(
         request.params.id,
         { status: 'failed', reason: request.body.reason },
         requestContext(request),
+        request.idempotency?.within(200, replyBody),
       );
-      return {
-        success: true as const,
-        data: { withdrawal: presentWithdrawal(withdrawal) },
-        message: 'Withdrawal failed',
-      };
+      return replyBody(withdrawal);
     },
   );
 

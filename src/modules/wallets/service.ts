@@ -258,6 +258,7 @@ export function createWalletService(deps: {
       id: string,
       outcome: { status: 'completed' } | { status: 'failed'; reason: string },
       context: RequestContext,
+      within?: WithinTransaction<WithdrawalRow>,
     ): Promise<WithdrawalRow> {
       return withRetry(() =>
         db.transaction().execute(async (trx) => {
@@ -292,6 +293,7 @@ export function createWalletService(deps: {
             targetId: id,
             details: { userId: withdrawal.userId, amountMinor: withdrawal.amountMinor.toString() },
           });
+          await within?.(trx, settled);
           return settled;
         }),
       );

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { type IdempotencyStore, replyIdempotently } from '../../http/idempotency.ts';
 import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
 import { DateTime, Ok, replies, Uuid } from '../../http/schemas.ts';
@@ -52,8 +51,7 @@ function priced(result: Quote | SwapResult) {
 
 export const swapRoutes: FastifyPluginAsyncTypebox<{
   swaps: SwapService;
-  idempotency: IdempotencyStore;
-}> = async (app, { swaps, idempotency }) => {
+}> = async (app, { swaps }) => {
   app.get(
     '/wallet/swap/quote',
     {
@@ -78,7 +76,7 @@ export const swapRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/wallet/swap',
     {
-      config: { access: 'authenticated' },
+      config: { ...{ access: 'authenticated' }, idempotency: 'required' as const },
       schema: {
         tags: ['wallets'],
         summary: 'Convert between your wallets at the current rate (or a quote’s); Idempotency-Key required',
@@ -86,22 +84,19 @@ export const swapRoutes: FastifyPluginAsyncTypebox<{
         response: replies({ 201: SwapReply }),
       },
     },
-    async (request, reply) =>
-      replyIdempotently<SwapResult>(
-        request,
-        reply,
-        idempotency,
-        (within) => swaps.swap(requirePrincipal(request.principal), request.body, within),
-        {
-          statusCode: 201,
-          keyRequired: true,
-          body: (swap) => ({
-            success: true as const,
-            data: { swap: { entryId: swap.entryId, quoteId: swap.quoteId, ...priced(swap) } },
-            message: 'Swap completed',
-          }),
-        },
-      ),
+    async (request, reply) => {
+      const replyBody = (swap: SwapResult) => ({
+        success: true as const,
+        data: { swap: { entryId: swap.entryId, quoteId: swap.quoteId, ...priced(swap) } },
+        message: 'Swap completed',
+      });
+      const result = await swaps.swap(
+        requirePrincipal(request.principal),
+        request.body,
+        request.idempotency?.within(201, replyBody),
+      );
+      return reply.status(201).send(replyBody(result));
+    },
   );
 
   app.get(
