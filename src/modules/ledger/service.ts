@@ -74,6 +74,8 @@ export interface CaptureRequest {
 }
 
 export interface EntryRequest {
+  /** The entry's id, when the caller needs to name it beforehand (e.g. in its reference). */
+  readonly id?: string;
   readonly type: LedgerEntryType;
   readonly idempotencyRef: string;
   readonly description?: string;
@@ -135,7 +137,7 @@ export function createLedgerService(deps: {
       return await repo.post(
         executor,
         {
-          id: uuidv7(now.getTime()),
+          id: request.id ?? uuidv7(now.getTime()),
           type: request.type,
           description: request.description ?? '',
           metadata: request.metadata ?? {},

@@ -82,52 +82,64 @@ export interface HistoryFilter {
 
 export interface HistoryRow {
   id: string;
-  entryId: string;
+  /** Null for a withdrawal not (yet) paid out: it holds money but has posted nothing. */
+  entryId: string | null;
   type: string;
   description: string;
   metadata: Record<string, unknown>;
-  idempotencyRef: string;
+  idempotencyRef: string | null;
   amountMinor: bigint;
   currency: string;
-  balanceAfterMinor: bigint;
+  balanceAfterMinor: bigint | null;
   createdAt: Date;
   counterpartyUserId: string | null;
+  status: 'completed' | 'pending' | 'failed';
 }
 
-/** The postings on a user's wallet accounts, newest first, with the other wallet (if any) of each entry. */
+/**
+ * A user's wallet history, newest first: every posting on their wallets (completed), and the
+ * withdrawals that posted nothing yet or ever (pending, failed). A paid-out withdrawal shows once,
+ * as its posting.
+ */
 export async function findHistory(
   executor: Executor,
   userId: string,
   filter: HistoryFilter,
   page: PageRequest,
 ): Promise<{ rows: HistoryRow[]; totalRecords: number }> {
-  const conditions = [sql`a.owner_type = 'user'`, sql`a.owner_id = ${userId}`, sql`a.purpose = 'wallet'`];
-  if (filter.type !== undefined) conditions.push(sql`e.type = ${filter.type}`);
+  const conditions = [sql`true`];
+  if (filter.type !== undefined) conditions.push(sql`type = ${filter.type}`);
   // A wallet is credit-normal: a credit (negative amount) raises it.
-  if (filter.direction === 'credit') conditions.push(sql`p.amount_minor < 0`);
-  if (filter.direction === 'debit') conditions.push(sql`p.amount_minor > 0`);
-  if (filter.from !== undefined) conditions.push(sql`p.created_at >= ${filter.from}`);
-  if (filter.to !== undefined) conditions.push(sql`p.created_at < ${filter.to}`);
-  if (filter.currency !== undefined) conditions.push(sql`p.currency = ${filter.currency}`);
+  if (filter.direction === 'credit') conditions.push(sql`amount_minor < 0`);
+  if (filter.direction === 'debit') conditions.push(sql`amount_minor > 0`);
+  if (filter.from !== undefined) conditions.push(sql`created_at >= ${filter.from}`);
+  if (filter.to !== undefined) conditions.push(sql`created_at < ${filter.to}`);
+  if (filter.currency !== undefined) conditions.push(sql`currency = ${filter.currency}`);
   const where = sql.join(conditions, sql` AND `);
+  const items = sql`
+    SELECT p.id, p.entry_id, e.type, e.description, e.metadata, e.idempotency_ref, p.amount_minor, p.currency,
+      p.balance_after_minor, p.created_at, 'completed' AS status,
+      (SELECT oa.owner_id FROM ledger_postings op JOIN ledger_accounts oa ON oa.id = op.account_id
+        WHERE op.entry_id = p.entry_id AND op.account_id <> p.account_id AND oa.purpose = 'wallet'
+        LIMIT 1) AS counterparty_user_id
+    FROM ledger_postings p
+    JOIN ledger_accounts a ON a.id = p.account_id
+    JOIN ledger_entries e ON e.id = p.entry_id
+    WHERE a.owner_type = 'user' AND a.owner_id = ${userId} AND a.purpose = 'wallet'
+    UNION ALL
+    SELECT w.id, NULL, 'withdrawal', 'Withdrawal to ' || w.destination,
+      jsonb_build_object('destination', w.destination), 'withdrawal:' || w.id, w.amount_minor, w.currency,
+      NULL, w.created_at, w.status, NULL
+    FROM wallet_withdrawals w
+    WHERE w.user_id = ${userId} AND w.status <> 'completed'`;
   const [rows, total] = await Promise.all([
     sql<HistoryRow>`
-      SELECT p.id, p.entry_id, e.type, e.description, e.metadata, e.idempotency_ref, p.amount_minor, p.currency,
-        p.balance_after_minor, p.created_at,
-        (SELECT oa.owner_id FROM ledger_postings op JOIN ledger_accounts oa ON oa.id = op.account_id
-          WHERE op.entry_id = p.entry_id AND op.account_id <> p.account_id AND oa.purpose = 'wallet'
-          LIMIT 1) AS counterparty_user_id
-      FROM ledger_postings p
-      JOIN ledger_accounts a ON a.id = p.account_id
-      JOIN ledger_entries e ON e.id = p.entry_id
-      WHERE ${where}
-      ORDER BY p.created_at DESC, p.id DESC
+      SELECT * FROM (${items}) AS items WHERE ${where}
+      ORDER BY created_at DESC, id DESC
       LIMIT ${page.limit} OFFSET ${page.offset}`.execute(executor),
-    sql<{ count: string }>`
-      SELECT count(*) AS count FROM ledger_postings p
-      JOIN ledger_accounts a ON a.id = p.account_id
-      JOIN ledger_entries e ON e.id = p.entry_id
-      WHERE ${where}`.execute(executor),
+    sql<{ count: string }>`SELECT count(*) AS count FROM (${items}) AS items WHERE ${where}`.execute(
+      executor,
+    ),
   ]);
   return { rows: rows.rows, totalRecords: Number(total.rows[0]?.count ?? 0) };
 }

@@ -244,12 +244,16 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
             direction: row.amountMinor < 0n ? ('credit' as const) : ('debit' as const),
             amount: major(row.amountMinor < 0n ? -row.amountMinor : row.amountMinor, row.currency),
             currency: row.currency,
-            balanceAfter: major(row.balanceAfterMinor, row.currency),
+            balanceAfter: row.balanceAfterMinor === null ? null : major(row.balanceAfterMinor, row.currency),
             counterpartyUserId: row.counterpartyUserId,
+            // The caller's own reference for a deposit; otherwise what names the movement
+            // (`transfer:<entry id>`, `withdrawal:<withdrawal id>`).
             reference:
-              typeof row.metadata.reference === 'string' ? row.metadata.reference : row.idempotencyRef,
+              typeof row.metadata.reference === 'string'
+                ? row.metadata.reference
+                : (row.idempotencyRef ?? row.id),
             description: row.description,
-            status: 'completed' as const,
+            status: row.status,
             createdAt: row.createdAt,
           })),
           pagination,
@@ -329,39 +333,40 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
     },
   );
 
-  app.get(
-    '/admin/wallets',
-    {
-      config: ADMIN,
-      schema: {
-        tags: ['admin'],
-        summary: 'Every wallet with its owner and balances',
-        querystring: AdminWalletQuery,
-        response: replies({ 200: AdminWalletReply }),
-      },
-    },
-    async (request) => {
-      const { userId, currency } = request.query;
-      const { accounts, pagination } = await ledger.listAccounts(
-        { ownerId: userId, purpose: 'wallet', currency },
-        pageRequest(request.query),
-      );
-      return {
-        success: true as const,
-        data: {
-          wallets: accounts.map((account) => ({
-            accountId: account.id,
-            userId: account.ownerId ?? '',
-            currency: account.currency,
-            balance: major(account.balanceMinor, account.currency),
-            availableBalance: major(account.balanceMinor - account.heldMinor, account.currency),
-            heldAmount: major(account.heldMinor, account.currency),
-            status: account.status,
-            createdAt: account.createdAt,
-          })),
-          pagination,
+  for (const path of ['/wallets', '/admin/wallets'])
+    app.get(
+      path,
+      {
+        config: ADMIN,
+        schema: {
+          tags: ['admin'],
+          summary: 'Every wallet with its owner and balances',
+          querystring: AdminWalletQuery,
+          response: replies({ 200: AdminWalletReply }),
         },
-      };
-    },
-  );
+      },
+      async (request) => {
+        const { userId, currency } = request.query;
+        const { accounts, pagination } = await ledger.listAccounts(
+          { ownerId: userId, purpose: 'wallet', currency },
+          pageRequest(request.query),
+        );
+        return {
+          success: true as const,
+          data: {
+            wallets: accounts.map((account) => ({
+              accountId: account.id,
+              userId: account.ownerId ?? '',
+              currency: account.currency,
+              balance: major(account.balanceMinor, account.currency),
+              availableBalance: major(account.balanceMinor - account.heldMinor, account.currency),
+              heldAmount: major(account.heldMinor, account.currency),
+              status: account.status,
+              createdAt: account.createdAt,
+            })),
+            pagination,
+          },
+        };
+      },
+    );
 };

@@ -204,6 +204,7 @@ export function createWalletService(deps: {
         db.transaction().execute(async (trx) => {
           const entryId = uuidv7(clock.now().getTime());
           const entry = await ledger.post(trx, {
+            id: entryId,
             type: 'transfer',
             idempotencyRef: `transfer:${entryId}`,
             description: input.note ?? '',
