@@ -111,6 +111,7 @@ export function createServices(deps: AppDeps) {
   const simulatorSettings = {
     intervalMs: config.simulationIntervalMs,
     transactionsPerQrMax: config.maxTransactionsPerQr,
+    enabled: config.simulatorEnabled,
   };
   const qrCodes = createQrCodeService({
     db,
@@ -118,9 +119,17 @@ export function createServices(deps: AppDeps) {
     audit,
     merchants,
     simulationIntervalMs: simulatorSettings.intervalMs,
+    simulatorEnabled: config.simulatorEnabled,
     merchantBalances,
   });
-  const transactions = createTransactionService({ db, clock, audit, qrCodes, merchantBalances });
+  const transactions = createTransactionService({
+    db,
+    clock,
+    audit,
+    qrCodes,
+    merchantBalances,
+    simulatorEnabled: config.simulatorEnabled,
+  });
   const simulations = createSimulationService({ db, clock, qrCodes, settings: simulatorSettings });
   const simulationRunner = createSimulationRunner({
     db,

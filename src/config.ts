@@ -30,7 +30,10 @@ export interface Config {
   readonly adminPassword: string | undefined;
   readonly metricsToken: string | undefined;
   readonly trustProxy: boolean;
-  /** Run the background payment simulator in this process. */
+  /**
+   * The payment simulator (background runs and POST /transactions/simulate). Simulated payments
+   * are real ledger credits, so it is off by default in production.
+   */
   readonly simulatorEnabled: boolean;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
@@ -144,7 +147,7 @@ export function parseConfig(env: Env = process.env): Config {
       { secret: true },
     ),
     trustProxy: reader.boolean('TRUST_PROXY', false),
-    simulatorEnabled: reader.boolean('SIMULATOR_ENABLED', true),
+    simulatorEnabled: reader.boolean('SIMULATOR_ENABLED', !isProduction),
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),

@@ -1,4 +1,4 @@
-import { AppError, conflict, notFound, unprocessable } from '../../http/errors.ts';
+import { AppError, conflict, forbidden, notFound, unprocessable } from '../../http/errors.ts';
 
 export const qrCodeNotFound = () => notFound('QR code', 'QR_NOT_FOUND');
 export const transactionNotFound = () => notFound('Transaction', 'TRANSACTION_NOT_FOUND');
@@ -14,3 +14,5 @@ export const simulationLimitReached = (qrId: string, limit: number) =>
 export const invalidStatusTransition = (from: string, to: string) =>
   new AppError(409, 'INVALID_STATUS_TRANSITION', `A ${from} transaction cannot become ${to}`, { from, to });
 export { invalidField } from '../../http/errors.ts';
+export const simulatorDisabled = () =>
+  forbidden('The payment simulator is disabled on this server (SIMULATOR_ENABLED)', 'SIMULATOR_DISABLED');

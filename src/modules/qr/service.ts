@@ -11,7 +11,14 @@ import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { MerchantBalanceService } from '../ledger/index.ts';
 import type { MerchantService } from '../merchants/index.ts';
-import { amountAboveMax, invalidField, qrCodeNotFound, qrIdTaken, qrInactive } from './errors.ts';
+import {
+  amountAboveMax,
+  invalidField,
+  qrCodeNotFound,
+  qrIdTaken,
+  qrInactive,
+  simulatorDisabled,
+} from './errors.ts';
 import { type QrImageFormat, renderQrImage } from './image.ts';
 import * as repo from './repo.ts';
 import { percentage } from './stats.ts';
@@ -55,9 +62,10 @@ export function createQrCodeService(deps: {
   merchants: MerchantService;
   /** A simulation's first run comes one interval after it starts, however it is started. */
   simulationIntervalMs: number;
+  simulatorEnabled: boolean;
   merchantBalances: Pick<MerchantBalanceService, 'reverseQrPayment'>;
 }) {
-  const { db, clock, audit, merchants, simulationIntervalMs, merchantBalances } = deps;
+  const { db, clock, audit, merchants, simulationIntervalMs, simulatorEnabled, merchantBalances } = deps;
 
   /** A QR code the principal may see, by UUID or qrId; another tenant's is "not found". */
   async function loadVisible(
@@ -102,6 +110,7 @@ export function createQrCodeService(deps: {
       const now = clock.now();
       const status = input.status ?? 'Active';
       if (input.simulationActive === true && status === 'Inactive') throw qrInactive(input.qrId ?? 'new');
+      if (input.simulationActive === true && !simulatorEnabled) throw simulatorDisabled();
       const fields = {
         vpa: input.vpa,
         referenceName: input.referenceName,

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../../db/database.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { qrInactive, simulationLimitReached } from './errors.ts';
+import { qrInactive, simulationLimitReached, simulatorDisabled } from './errors.ts';
 import * as repo from './repo.ts';
 import type { QrCodeService } from './service.ts';
 import { tenantOf } from './service.ts';
@@ -14,6 +14,8 @@ export interface SimulatorSettings {
   readonly intervalMs: number;
   /** A QR code's simulation stops at exactly this many simulated payments (MAX_TRANSACTIONS_PER_QR). */
   readonly transactionsPerQrMax: number;
+  /** SIMULATOR_ENABLED: when false, nothing may start a simulation or simulate payments. */
+  readonly enabled: boolean;
 }
 
 export type SimulationAction = 'start' | 'stop' | 'toggle';
@@ -49,6 +51,7 @@ export function createSimulationService(deps: {
         const qrCode = await qrCodes.loadVisible(trx, principal, idOrQrId, 'update');
         const start = action === 'toggle' ? !qrCode.simulationActive : action === 'start';
         if (start === qrCode.simulationActive) return stateOf(qrCode);
+        if (start && !settings.enabled) throw simulatorDisabled();
         if (start && qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
         if (start && qrCode.simulationGenerated >= settings.transactionsPerQrMax) {
           throw simulationLimitReached(qrCode.qrId, settings.transactionsPerQrMax);

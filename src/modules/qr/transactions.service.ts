@@ -19,6 +19,7 @@ import {
   invalidField,
   invalidStatusTransition,
   qrInactive,
+  simulatorDisabled,
   transactionNotFound,
   utrTaken,
 } from './errors.ts';
@@ -73,8 +74,10 @@ export function createTransactionService(deps: {
   audit: AuditService;
   qrCodes: QrCodeService;
   merchantBalances: MerchantBalancePort;
+  /** SIMULATOR_ENABLED: simulated payments are real ledger credits, so production refuses them. */
+  simulatorEnabled: boolean;
 }) {
-  const { db, clock, audit, qrCodes, merchantBalances } = deps;
+  const { db, clock, audit, qrCodes, merchantBalances, simulatorEnabled } = deps;
 
   async function loadVisible(executor: Executor, principal: Principal, idOrPaymentId: string) {
     const key = isUuid(idOrPaymentId) ? { id: idOrPaymentId } : { paymentId: idOrPaymentId.toUpperCase() };
@@ -364,6 +367,7 @@ export function createTransactionService(deps: {
       random: Random,
       within?: WithinTransaction<TransactionRow[]>,
     ): Promise<TransactionRow[]> {
+      if (!simulatorEnabled) throw simulatorDisabled();
       return db.transaction().execute(async (trx) => {
         const qrCode = await qrCodes.loadVisible(trx, principal, qrId, 'share');
         if (qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
