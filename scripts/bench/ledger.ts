@@ -3,11 +3,10 @@ import { sql } from 'kysely';
 import type { DatabaseHandle } from '../../src/db/database.ts';
 import { createIdempotencyStore } from '../../src/http/idempotency.ts';
 import { systemClock } from '../../src/lib/clock.ts';
-import { randomCode, randomDigits, uuidv7 } from '../../src/lib/ids.ts';
+import { uuidv7 } from '../../src/lib/ids.ts';
 import { createAccessTokens } from '../../src/modules/auth/index.ts';
-import { createLedgerService, createMerchantBalanceService } from '../../src/modules/ledger/index.ts';
-import * as qrCodes from '../../src/modules/qr/repo.ts';
-import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
+import { createLedgerService, type MerchantBalanceService } from '../../src/modules/ledger/index.ts';
+import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
 import type { Scenario } from './scenario.ts';
 
 const WALLET_COUNT = 1_000;
@@ -26,11 +25,12 @@ export function ledgerScenarios(context: {
   baseUrl: string;
   database: DatabaseHandle;
   jwtSecret: string;
+  merchantBalances: MerchantBalanceService;
 }): Scenario[] {
   const db = context.database.db;
   const ledger = createLedgerService({ db, clock: systemClock });
   const idempotency = createIdempotencyStore({ db, clock: systemClock });
-  const merchantBalances = createMerchantBalanceService({ db, ledger, upiFeeBasisPoints: 0 });
+  const { merchantBalances } = context;
   const tokens = createAccessTokens({ secret: context.jwtSecret, clock: systemClock });
 
   const users: { id: string; token: string; wallet: string }[] = [];
@@ -145,52 +145,13 @@ export function ledgerScenarios(context: {
           customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
         }),
       }),
-      // The route's SQL: the key's claim, then one transaction locking the QR code, inserting the
-      // payment and its history (rollup triggers), crediting the merchant, auditing, storing the reply.
+      // The route's SQL: the key's claim, then the payment's transaction storing the reply too.
       baseline: async () => {
         const qrId = merchant.qrIds[Math.floor(Math.random() * merchant.qrIds.length)] as string;
         const claimed = await idempotency.claim(`merchant:${merchant.userId}`, randomUUID(), 'baseline');
         if (claimed.kind !== 'claimed') throw new Error('a fresh key was not claimed');
         await db.transaction().execute(async (trx) => {
-          const qrCode = await qrCodes.findQrCode(trx, { qrId }, 'share');
-          if (qrCode === undefined) throw new Error('bench QR code missing');
-          const now = new Date();
-          const id = uuidv7(now.getTime());
-          const [transaction] = await qrTransactions.insertTransactions(
-            trx,
-            [
-              {
-                id,
-                paymentId: `PAY${now.getTime()}${randomDigits(15)}`,
-                qrCodeId: qrCode.id,
-                qrId: qrCode.qrId,
-                merchantId: qrCode.merchantId,
-                amountMinor: 12050n,
-                status: 'Success',
-                utr: randomCode(12),
-                occurredAt: now,
-                customerName: 'Bench Payer',
-                customerPhone: null,
-                customerUpiApp: 'GPay',
-                origin: 'manual',
-                createdAt: now,
-                updatedAt: now,
-              },
-            ],
-            { cause: 'created', actorId: merchant.userId, ids: [uuidv7(now.getTime())] },
-          );
-          if (transaction === undefined) throw new Error('payment not inserted');
-          await merchantBalances.creditQrPayment(trx, {
-            transactionId: transaction.id,
-            paymentId: transaction.paymentId,
-            merchantId: transaction.merchantId,
-            amountMinor: transaction.amountMinor,
-            currency: 'INR',
-          });
-          await sql`INSERT INTO audit_logs (id, actor_id, actor_role, action, target_type, target_id, details)
-            VALUES (${uuidv7(now.getTime())}, ${merchant.userId}, 'merchant', 'qr_payment.recorded', 'qr_transaction', ${id}, '{}')`.execute(
-            trx,
-          );
+          await recordQrPaymentAsTheRouteDoes(trx, { qrId, actorId: merchant.userId, merchantBalances });
           await claimed.claim.complete(trx, 201, { success: true });
         });
       },

@@ -11,11 +11,12 @@ import { sql } from 'kysely';
 import { createDatabase, type Db } from '../../src/db/database.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { systemClock } from '../../src/lib/clock.ts';
 import { sha256Hex } from '../../src/lib/crypto.ts';
-import { randomCode, randomDigits, uuidv7 } from '../../src/lib/ids.ts';
-import * as qrCodes from '../../src/modules/qr/repo.ts';
+import { createLedgerService, createMerchantBalanceService } from '../../src/modules/ledger/index.ts';
 import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 import { ledgerScenarios } from './ledger.ts';
+import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
 import type { Scenario } from './scenario.ts';
 
 /**
@@ -72,6 +73,12 @@ const database = createDatabase({
   statementTimeoutMs: 15_000,
 });
 await migrateToLatest(database.db);
+// For the write baselines: the server's own fee schedule (UPI_FEE_BASIS_POINTS unset: 0).
+const merchantBalances = createMerchantBalanceService({
+  db: database.db,
+  ledger: createLedgerService({ db: database.db, clock: systemClock }),
+  upiFeeBasisPoints: 0,
+});
 // The server runs in a process of its own, as in production; the load generator and the
 // baseline share the machine's cores with it, not its event loop.
 const port = await freePort();
@@ -186,7 +193,7 @@ async function prepareScenarios(): Promise<Scenario[]> {
       },
     },
     ...qr.scenarios,
-    ...ledgerScenarios({ baseUrl, database, jwtSecret }),
+    ...ledgerScenarios({ baseUrl, database, jwtSecret, merchantBalances }),
   ];
 }
 
@@ -275,42 +282,12 @@ function qrDataSet(accessToken: string, userId: string) {
         customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
       }),
       fixedRate: 200,
-      // The endpoint's transaction: lock the QR code, insert the payment and its history row (the
-      // triggers upsert three rollup rows), write the audit row.
       baseline: (db) =>
-        db.transaction().execute(async (trx) => {
-          const qrCode = await qrCodes.findQrCode(trx, { qrId: 'BN000' }, 'share');
-          if (qrCode === undefined) throw new Error('bench QR code missing');
-          const now = new Date();
-          const id = uuidv7(now.getTime());
-          await qrTransactions.insertTransactions(
-            trx,
-            [
-              {
-                id,
-                paymentId: `PAY${now.getTime()}${randomDigits(15)}`,
-                qrCodeId: qrCode.id,
-                qrId: qrCode.qrId,
-                merchantId: qrCode.merchantId,
-                amountMinor: 12050n,
-                status: 'Success',
-                utr: randomCode(12),
-                occurredAt: now,
-                customerName: 'Bench Payer',
-                customerPhone: null,
-                customerUpiApp: 'GPay',
-                origin: 'manual',
-                createdAt: now,
-                updatedAt: now,
-              },
-            ],
-            { cause: 'created', actorId: userId, ids: [uuidv7(now.getTime())] },
-          );
-          await sql`INSERT INTO audit_logs (id, actor_id, actor_role, action, target_type, target_id, details)
-            VALUES (${uuidv7(now.getTime())}, ${userId}, 'merchant', 'qr_payment.recorded', 'qr_transaction', ${id}, '{}')`.execute(
-            trx,
-          );
-        }),
+        db
+          .transaction()
+          .execute((trx) =>
+            recordQrPaymentAsTheRouteDoes(trx, { qrId: 'BN000', actorId: userId, merchantBalances }),
+          ),
     },
     {
       name: 'qr-stats',

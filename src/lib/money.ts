@@ -32,7 +32,7 @@ export function toMajorUnitsOf(minor: MinorUnits, scale: number): number {
 
 /** Paise to rupees as a JSON number; exact for every amount below 2^53 paise. */
 export function toMajorUnits(minor: MinorUnits | number): number {
-  return Number(minor) / Number(MINOR_PER_MAJOR);
+  return toMajorUnitsOf(BigInt(minor), MAJOR_DECIMALS);
 }
 
 /** `25000n` -> `"250.00"`: the fixed two-decimal form UPI links and CSV files use. */

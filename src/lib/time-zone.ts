@@ -1,3 +1,5 @@
+/** Days, dates and reports are in Indian time unless a request names a zone. */
+export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 const DAY_MS = 86_400_000;
 const HALF_DAY_MS = DAY_MS / 2;
 const formatters = new Map<string, Intl.DateTimeFormat>();

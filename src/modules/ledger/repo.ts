@@ -104,7 +104,7 @@ export async function post(
   };
 }
 
-/** Creates the account's shards 0..shards-1 when missing; returns them all, by shard. */
+/** Creates the account's shards 0..shards-1 that are missing. */
 export async function ensureAccounts(
   executor: Executor,
   key: AccountKey,
@@ -114,7 +114,7 @@ export async function ensureAccounts(
     allowNegative: boolean;
     newIds: readonly string[];
   },
-): Promise<AccountRow[]> {
+): Promise<void> {
   await executor
     .insertInto('ledgerAccounts')
     .values(
@@ -128,7 +128,6 @@ export async function ensureAccounts(
     )
     .onConflict((oc) => oc.doNothing())
     .execute();
-  return findAccounts(executor, key);
 }
 
 /** The account's shards by shard, each saying whether the current transaction created it. */

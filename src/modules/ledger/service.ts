@@ -323,13 +323,14 @@ export function createLedgerService(deps: {
       purpose: LedgerPurpose,
       currency: string,
     ): Promise<AccountRow> {
-      const key = { ownerType: owner.type, ownerId: owner.id, purpose, currency };
-      const existing = await repo.findAccounts(executor, key);
-      if (existing[0] !== undefined) return existing[0];
-      await accountsFor(executor, key, 1);
-      const created = await repo.findAccounts(executor, key);
-      if (created[0] === undefined) throw new Error('account was not created');
-      return created[0];
+      const [id] = await accountsFor(
+        executor,
+        { ownerType: owner.type, ownerId: owner.id, purpose, currency },
+        1,
+      );
+      const account = id === undefined ? undefined : await repo.findAccountById(executor, id);
+      if (account === undefined) throw new Error('account was not created');
+      return account;
     },
 
     async setLowBalanceThreshold(accountId: string, thresholdMinor: bigint | null): Promise<AccountRow> {

@@ -6,7 +6,7 @@ import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isUuid, randomCode, uuidv7 } from '../../lib/ids.ts';
-import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
+import { formatMajorUnits, type MinorUnits, toMajorUnits, toMinorUnits } from '../../lib/money.ts';
 import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { MerchantBalanceService } from '../ledger/index.ts';
@@ -89,7 +89,7 @@ export function createQrCodeService(deps: {
     return {
       totalTransactions: Number(total),
       successfulTransactions: Number(figures.successCount),
-      totalAmount: Number(figures.successAmountMinor) / 100,
+      totalAmount: toMajorUnits(figures.successAmountMinor),
       successRate: percentage(figures.successCount, total),
       lastTransactionAt,
     };

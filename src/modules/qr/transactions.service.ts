@@ -10,7 +10,7 @@ import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
-import { isTimeZone } from '../../lib/time-zone.ts';
+import { DEFAULT_TIME_ZONE, isTimeZone } from '../../lib/time-zone.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { MerchantBalanceService } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
@@ -58,7 +58,6 @@ export interface TransactionQuery {
   readonly merchantId?: string;
 }
 
-export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 const EXPORT_BATCH_SIZE = 1_000;
 const PAYMENT_ID_RANDOM_DIGITS = 15;
 /** The only moves a payment's status may make; a Success or Failed payment is final. */

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/database.ts';
 import { dateBound } from '../../http/date-bounds.ts';
-import { isTimeZone, startOfZonedDay, zoneOffsetMs } from '../../lib/time-zone.ts';
+import { DEFAULT_TIME_ZONE, isTimeZone, startOfZonedDay, zoneOffsetMs } from '../../lib/time-zone.ts';
 import { invalidField } from './errors.ts';
 
 /**
@@ -51,7 +51,6 @@ export interface WalletAnalytics {
   }[];
 }
 
-export const DEFAULT_TIME_ZONE = 'Asia/Kolkata';
 export const DEFAULT_RANGE_DAYS = 30;
 export const MAX_RANGE_DAYS = 366;
 export const TOP_COUNTERPARTIES = 5;

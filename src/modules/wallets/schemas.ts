@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { DateTime, Ok, Pagination, PaginationQuery, StringEnum, Uuid } from '../../http/schemas.ts';
 
-const CurrencyCode = Type.String({
+export const CurrencyCode = Type.String({
   pattern: '^[A-Z0-9]{2,10}$',
   description: 'A configured currency; default the first',
 });

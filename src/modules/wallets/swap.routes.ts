@@ -4,9 +4,9 @@ import { requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
 import { DateTime, Ok, replies, Uuid } from '../../http/schemas.ts';
 import { toMajorUnitsOf } from '../../lib/money.ts';
+import { CurrencyCode } from './schemas.ts';
 import type { Quote, SwapResult, SwapService } from './swap.ts';
 
-const CurrencyCode = Type.String({ pattern: '^[A-Z0-9]{2,10}$' });
 const SwapRequest = {
   from: CurrencyCode,
   to: CurrencyCode,
