@@ -81,23 +81,23 @@ export function ledgerScenarios(context: {
           body: JSON.stringify({ to: to.id, amount: TRANSFER_AMOUNT }),
         };
       },
-      // The route's SQL: the payee, the key's claim, then one transaction posting the entry and
+      // The route's SQL: the payee, then one statement checking the key, posting the entry and
       // storing the reply.
       baseline: async () => {
         const [from, to] = pickPair();
         await sql`SELECT id, email, name, is_active FROM users WHERE id = ${to.id}`.execute(db);
-        const claimed = await idempotency.claim(`user:${from.id}`, randomUUID(), 'baseline');
-        if (claimed.kind !== 'claimed') throw new Error('a fresh key was not claimed');
-        await db.transaction().execute(async (trx) => {
-          await ledger.post(trx, {
-            type: 'transfer',
-            idempotencyRef: `transfer:${uuidv7()}`,
-            postings: [
-              { accountId: from.wallet, amountMinor: 150n },
-              { accountId: to.wallet, amountMinor: -150n },
-            ],
-          });
-          await claimed.claim.complete(trx, 201, { success: true });
+        await ledger.post(db, {
+          type: 'transfer',
+          idempotencyRef: `transfer:${uuidv7()}`,
+          postings: [
+            { accountId: from.wallet, amountMinor: 150n },
+            { accountId: to.wallet, amountMinor: -150n },
+          ],
+          idempotency: {
+            request: { scope: `user:${from.id}`, key: randomUUID(), fingerprint: 'baseline' },
+            statusCode: 201,
+            body: { success: true },
+          },
         });
       },
     },

@@ -84,21 +84,27 @@ const merchantBalances = createMerchantBalanceService({
 const port = await freePort();
 const jwtSecret = randomBytes(32).toString('hex');
 const baseUrl = `http://127.0.0.1:${port}`;
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    PORT: String(port),
-    DATABASE_URL: postgres.connectionString,
-    RATE_LIMIT_MAX_REQUESTS: '10000000',
-    ...(process.env.BENCH_DB_POOL_MAX === undefined ? {} : { DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX }),
-    JWT_SECRET: jwtSecret,
-    ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+// BENCH_CPU_PROFILE=DIR: the server writes a V8 CPU profile there when it exits.
+const cpuProfile = process.env.BENCH_CPU_PROFILE;
+const server = spawn(
+  process.execPath,
+  [...(cpuProfile ? ['--cpu-prof', '--cpu-prof-dir', cpuProfile] : []), '--import', 'tsx', 'src/main.ts'],
+  {
+    env: {
+      ...process.env,
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: postgres.connectionString,
+      RATE_LIMIT_MAX_REQUESTS: '10000000',
+      ...(process.env.BENCH_DB_POOL_MAX === undefined ? {} : { DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX }),
+      JWT_SECRET: jwtSecret,
+      ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
   },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
+);
 await waitForHealth();
 
 try {

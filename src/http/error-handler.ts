@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type FieldProblem } from './errors.ts';
+import { IdempotentReplay } from './idempotency.ts';
 
 interface ErrorBody {
   readonly statusCode: number;
@@ -100,6 +101,10 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, body: Er
 
 export function registerErrorHandling(app: FastifyInstance, isDevelopment: boolean): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+    // Not a failure: the use case found its key already answered and rolled back.
+    if (error instanceof IdempotentReplay) {
+      return reply.status(error.statusCode).header('idempotent-replayed', 'true').send(error.body);
+    }
     const body = classifyError(error, isDevelopment);
     if (body.statusCode >= 500) {
       request.log.error({ err: error }, 'request failed');

@@ -18,6 +18,61 @@ export const IDEMPOTENCY_LOCK_MS = 120_000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
+/** Who sent which request with which key: what a use case needs to claim the key itself. */
+export interface IdempotentRequest {
+  readonly scope: string;
+  readonly key: string;
+  readonly fingerprint: string;
+}
+
+/**
+ * For a use case that claims its key in the very statement making its change (one round trip):
+ * the request's key and the reply to store with the change, built from the use case's result.
+ */
+export interface KeyedReply<T> {
+  readonly request: IdempotentRequest;
+  readonly statusCode: number;
+  body(result: T): unknown;
+}
+
+/** How the database answered a key checked in a use case's statement (`idempotency_check`). */
+export interface KeyOutcome {
+  readonly outcome: 'new' | 'replay' | 'reused' | 'in_flight';
+  readonly statusCode?: number;
+  readonly body?: unknown;
+}
+
+/**
+ * Thrown by a use case whose key was already answered: the error handler sends the stored
+ * reply with `Idempotent-Replayed: true`, and the use case's transaction has rolled back.
+ */
+export class IdempotentReplay extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly body: unknown,
+  ) {
+    super('idempotent replay');
+  }
+}
+
+/** A key that is not new stops the use case: replay, 422 (another request) or 409 (in flight). */
+export function refuseUnlessNew(outcome: KeyOutcome): void {
+  if (outcome.outcome === 'new') return;
+  if (outcome.outcome === 'replay' && outcome.statusCode !== undefined) {
+    throw new IdempotentReplay(outcome.statusCode, outcome.body);
+  }
+  if (outcome.outcome === 'reused') throw keyReused();
+  throw keyInFlight();
+}
+
+const keyInFlight = (message = 'A request with this Idempotency-Key is still in progress') =>
+  conflict('IDEMPOTENCY_KEY_IN_FLIGHT', message);
+const keyReused = () =>
+  unprocessable(
+    'IDEMPOTENCY_KEY_REUSED',
+    'This Idempotency-Key was used for a different request; use a new key',
+  );
+
 /** Runs inside a use case's transaction, after its writes, with what the use case produced. */
 export type WithinTransaction<T> = (trx: Executor, result: T) => Promise<void>;
 
@@ -97,18 +152,9 @@ export function createIdempotencyStore(deps: { db: Db; clock: Clock }) {
       .executeTakeFirst();
     // Released by a failed first request between our two statements: claim it again, once.
     if (existing === undefined && !retried) return claim(scope, key, fingerprint, true);
-    if (existing === undefined) {
-      throw conflict('IDEMPOTENCY_KEY_IN_FLIGHT', 'A request with this Idempotency-Key is still in progress');
-    }
-    if (existing.requestFingerprint !== fingerprint) {
-      throw unprocessable(
-        'IDEMPOTENCY_KEY_REUSED',
-        'This Idempotency-Key was used for a different request; use a new key',
-      );
-    }
-    if (existing.state === 'in_flight' || existing.responseStatus === null) {
-      throw conflict('IDEMPOTENCY_KEY_IN_FLIGHT', 'A request with this Idempotency-Key is still in progress');
-    }
+    if (existing === undefined) throw keyInFlight();
+    if (existing.requestFingerprint !== fingerprint) throw keyReused();
+    if (existing.state === 'in_flight' || existing.responseStatus === null) throw keyInFlight();
     return { kind: 'replay', statusCode: existing.responseStatus, body: existing.responseBody };
   }
 
@@ -124,10 +170,7 @@ export function createIdempotencyStore(deps: { db: Db; clock: Clock }) {
           .executeTakeFirst();
         // Taken over after the lock ran out: refuse, so the change rolls back rather than happen twice.
         if (result.numUpdatedRows !== 1n) {
-          throw conflict(
-            'IDEMPOTENCY_KEY_IN_FLIGHT',
-            'The Idempotency-Key was taken over by a later request',
-          );
+          throw keyInFlight('The Idempotency-Key was taken over by a later request');
         }
       },
       async release() {
@@ -167,10 +210,18 @@ export interface IdempotencyHandle {
 declare module 'fastify' {
   interface FastifyContextConfig {
     idempotency?: IdempotencyMode;
+    /**
+     * `use-case`: the hook only reads the key (`request.idempotentRequest`); the use case checks
+     * it and stores its reply in the statement that makes its change (see `KeyedReply`). For
+     * hot money routes: one round trip and one commit instead of three and two.
+     */
+    idempotencyClaim?: 'hook' | 'use-case';
   }
   interface FastifyRequest {
-    /** Set when the request carries a claimed key; null otherwise. */
+    /** Set when the request carries a key claimed by the hook; null otherwise. */
     idempotency: IdempotencyHandle | null;
+    /** Set when the request carries a key its use case claims; null otherwise. */
+    idempotentRequest: IdempotentRequest | null;
   }
 }
 
@@ -188,6 +239,7 @@ const PROTECTED_PREFIX = '/api';
  */
 export function registerIdempotency(app: FastifyInstance, store: IdempotencyStore): void {
   app.decorateRequest('idempotency', null);
+  app.decorateRequest('idempotentRequest', null);
   const claims = new WeakMap<FastifyRequest, Claim>();
 
   app.addHook('onRoute', (route) => {
@@ -197,10 +249,16 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
       throw new Error(`route POST ${route.url} does not declare config.idempotency`);
     }
     if (mode === undefined || mode === 'none') return;
+    const byUseCase =
+      (route.config as { idempotencyClaim?: string } | undefined)?.idempotencyClaim === 'use-case';
     const existing = route.preHandler === undefined ? [] : [route.preHandler].flat();
     route.preHandler = [
       ...existing,
-      (request: FastifyRequest, reply: FastifyReply) => claim(request, reply, mode),
+      byUseCase
+        ? async (request: FastifyRequest) => {
+            request.idempotentRequest = idempotentRequestOf(request, mode);
+          }
+        : (request: FastifyRequest, reply: FastifyReply) => claim(request, reply, mode),
     ];
   });
 
@@ -215,21 +273,9 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
   });
 
   async function claim(request: FastifyRequest, reply: FastifyReply, mode: 'required' | 'optional') {
-    const key = idempotencyKeyOf(request);
-    if (key === undefined) {
-      if (mode === 'required') {
-        throw badRequest(
-          'This request moves money: send an Idempotency-Key header',
-          { field: 'Idempotency-Key' },
-          'IDEMPOTENCY_KEY_REQUIRED',
-        );
-      }
-      return;
-    }
-    const principal = requirePrincipal(request.principal);
-    const scope =
-      principal.merchantId === null ? `user:${principal.userId}` : `merchant:${principal.merchantId}`;
-    const outcome = await store.claim(scope, key, requestFingerprint(request));
+    const keyed = idempotentRequestOf(request, mode);
+    if (keyed === null) return;
+    const outcome = await store.claim(keyed.scope, keyed.key, keyed.fingerprint);
     if (outcome.kind === 'replay') {
       return reply.status(outcome.statusCode).header('idempotent-replayed', 'true').send(outcome.body);
     }
@@ -238,6 +284,26 @@ export function registerIdempotency(app: FastifyInstance, store: IdempotencyStor
       within: (statusCode, body) => (trx, result) => outcome.claim.complete(trx, statusCode, body(result)),
     };
   }
+}
+
+/** The request's key, scoped to the caller (the merchant, or the user); null when optional and absent. */
+function idempotentRequestOf(
+  request: FastifyRequest,
+  mode: 'required' | 'optional',
+): IdempotentRequest | null {
+  const key = idempotencyKeyOf(request);
+  if (key === undefined) {
+    if (mode === 'optional') return null;
+    throw badRequest(
+      'This request moves money: send an Idempotency-Key header',
+      { field: 'Idempotency-Key' },
+      'IDEMPOTENCY_KEY_REQUIRED',
+    );
+  }
+  const principal = requirePrincipal(request.principal);
+  const scope =
+    principal.merchantId === null ? `user:${principal.userId}` : `merchant:${principal.merchantId}`;
+  return { scope, key, fingerprint: requestFingerprint(request) };
 }
 
 function idempotencyKeyOf(request: FastifyRequest): string | undefined {

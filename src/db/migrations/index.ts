@@ -4,6 +4,7 @@ import * as qrCollections from './0002_qr_collections.ts';
 import * as ledger from './0003_ledger.ts';
 import * as wallets from './0004_wallets.ts';
 import * as events from './0005_events.ts';
+import * as postingInOneRoundTrip from './0006_posting_in_one_round_trip.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_ledger': ledger,
   '0004_wallets': wallets,
   '0005_events': events,
+  '0006_posting_in_one_round_trip': postingInOneRoundTrip,
 };

@@ -18,6 +18,9 @@ export interface AccessTokenSubject {
   readonly merchantId: string | null;
 }
 
+/** Verified tokens remembered (oldest dropped first): a few MB at most. */
+const VERIFIED_CACHE_MAX = 10_000;
+
 export function createAccessTokens(deps: { secret: string; clock: Clock }) {
   // Imported once: given raw bytes, jose imports a fresh CryptoKey on every sign and verify,
   // which was the largest cost of an authenticated request.
@@ -28,6 +31,9 @@ export function createAccessTokens(deps: { secret: string; clock: Clock }) {
     false,
     ['sign', 'verify'],
   );
+  // A client sends the same token on every call for 15 minutes: its signature is checked once.
+  // Keyed by the whole token, signature included, so only a token that verified can match.
+  const verified = new Map<string, { principal: Principal; expiresAtSec: number }>();
   return {
     async sign(subject: AccessTokenSubject): Promise<string> {
       const issuedAtSec = Math.floor(deps.clock.now().getTime() / 1000);
@@ -42,6 +48,9 @@ export function createAccessTokens(deps: { secret: string; clock: Clock }) {
     },
 
     async verify(token: string): Promise<Principal> {
+      const nowSec = deps.clock.now().getTime() / 1000;
+      const known = verified.get(token);
+      if (known !== undefined && known.expiresAtSec > nowSec) return known.principal;
       try {
         const { payload } = await jwtVerify(token, await key, {
           algorithms: ['HS256'],
@@ -53,7 +62,12 @@ export function createAccessTokens(deps: { secret: string; clock: Clock }) {
         if (typeof payload.sub !== 'string' || !ROLES.includes(role))
           throw unauthorized('Malformed access token', 'INVALID_TOKEN');
         const merchantId = typeof payload.mid === 'string' ? payload.mid : null;
-        return { userId: payload.sub, role, merchantId, via: 'jwt' };
+        const principal: Principal = Object.freeze({ userId: payload.sub, role, merchantId, via: 'jwt' });
+        if (typeof payload.exp === 'number') {
+          if (verified.size >= VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
+          verified.set(token, { principal, expiresAtSec: payload.exp });
+        }
+        return principal;
       } catch (error) {
         if (error instanceof joseErrors.JWTExpired)
           throw unauthorized('Access token has expired', 'TOKEN_EXPIRED');

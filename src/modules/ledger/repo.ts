@@ -7,6 +7,7 @@ import type {
   LedgerOwnerType,
   LedgerPurpose,
 } from '../../db/types.ts';
+import { type IdempotentRequest, type KeyOutcome, refuseUnlessNew } from '../../http/idempotency.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
@@ -79,20 +80,34 @@ export interface PostResult {
 }
 
 /** One round trip: the database function locks, checks, updates totals and writes the entry. */
+/** Checked and stored by `ledger_post` itself (migration 0006). */
+export interface PostingKey extends IdempotentRequest {
+  readonly statusCode: number;
+  readonly body: unknown;
+  readonly now: string;
+  readonly expiresAt: string;
+}
+
 export async function post(
   executor: Executor,
   entry: EntryInput,
   lines: readonly PostingLine[],
+  key: PostingKey | null = null,
 ): Promise<PostResult> {
   const { rows } = await sql<{
-    result: { entryId: string; replayed: boolean; postings: Record<string, string>[] };
+    result:
+      | { entryId: string; replayed: boolean; postings: Record<string, string>[]; idempotency: undefined }
+      | { idempotency: KeyOutcome };
   }>`
     SELECT ledger_post(${JSON.stringify({ ...entry, createdAt: entry.createdAt.toISOString() })}::jsonb,
-      ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb) AS result`.execute(
-    executor,
-  );
+      ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb,
+      ${key === null ? null : JSON.stringify(key)}::jsonb) AS result`.execute(executor);
   const result = rows[0]?.result;
   if (result === undefined) throw new Error('ledger_post returned nothing');
+  if (result.idempotency !== undefined) {
+    refuseUnlessNew(result.idempotency);
+    throw new Error('ledger_post stopped on a new key');
+  }
   return {
     entryId: result.entryId,
     replayed: result.replayed,

@@ -1,6 +1,7 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { LedgerEntryType, LedgerOwnerType, LedgerPurpose } from '../../db/types.ts';
 import { notFound } from '../../http/errors.ts';
+import { IDEMPOTENCY_KEY_TTL_MS, type IdempotentRequest } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -82,6 +83,16 @@ export interface EntryRequest {
   readonly metadata?: Record<string, unknown>;
   readonly reversesEntryId?: string;
   readonly postings: readonly Posting[];
+  /**
+   * The request's Idempotency-Key and its reply: checked, and the reply stored, in the posting's
+   * own statement. A key already answered throws `IdempotentReplay` (nothing posted); one in
+   * flight or used for another request, a 409 or 422.
+   */
+  readonly idempotency?: {
+    readonly request: IdempotentRequest;
+    readonly statusCode: number;
+    readonly body: unknown;
+  };
 }
 
 export function createLedgerService(deps: {
@@ -146,6 +157,15 @@ export function createLedgerService(deps: {
           createdAt: now,
         },
         request.postings.map((posting) => ({ id: uuidv7(now.getTime()), ...posting })),
+        request.idempotency === undefined
+          ? null
+          : {
+              ...request.idempotency.request,
+              statusCode: request.idempotency.statusCode,
+              body: request.idempotency.body,
+              now: now.toISOString(),
+              expiresAt: new Date(now.getTime() + IDEMPOTENCY_KEY_TTL_MS).toISOString(),
+            },
       );
     } catch (error) {
       throw ledgerRefusal(error) ?? error;

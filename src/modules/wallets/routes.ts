@@ -25,7 +25,12 @@ import {
   WithdrawalReply,
   WithdrawBody,
 } from './schemas.ts';
-import type { WalletBalance as WalletBalanceRow, WalletService, WithdrawalRow } from './service.ts';
+import type {
+  TransferResult,
+  WalletBalance as WalletBalanceRow,
+  WalletService,
+  WithdrawalRow,
+} from './service.ts';
 
 const OWNER = { access: 'authenticated' as const };
 
@@ -145,7 +150,8 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/wallet/transfer',
     {
-      config: { ...OWNER, idempotency: 'required' as const },
+      // The hot path: the key is checked and the reply stored in the posting's own statement.
+      config: { ...OWNER, idempotency: 'required' as const, idempotencyClaim: 'use-case' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -155,12 +161,7 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request, reply) => {
-      const replyBody = (transfer: {
-        entryId: string;
-        currency: { code: string; scale: number };
-        amountMinor: bigint;
-        toUserId: string;
-      }) => ({
+      const replyBody = (transfer: TransferResult) => ({
         success: true as const,
         data: {
           transfer: {
@@ -173,10 +174,11 @@ export const walletRoutes: FastifyPluginAsyncTypebox<{
         },
         message: 'Transfer completed',
       });
+      const keyed = request.idempotentRequest;
       const result = await wallets.transfer(
         requirePrincipal(request.principal),
         request.body,
-        request.idempotency?.within(201, replyBody),
+        keyed === null ? undefined : { request: keyed, statusCode: 201, body: replyBody },
       );
       return reply.status(201).send(replyBody(result));
     },

@@ -1,5 +1,5 @@
 import type { Db } from '../../db/database.ts';
-import type { WithinTransaction } from '../../http/idempotency.ts';
+import type { KeyedReply, WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -32,6 +32,13 @@ export interface WalletBalance {
   balanceMinor: bigint;
   heldMinor: bigint;
   lowBalanceThresholdMinor: bigint | null;
+}
+
+export interface TransferResult {
+  readonly entryId: string;
+  readonly currency: Currency;
+  readonly amountMinor: bigint;
+  readonly toUserId: string;
 }
 
 export type WithdrawalRow = repo.WithdrawalRow;
@@ -185,13 +192,8 @@ export function createWalletService(deps: {
     async transfer(
       principal: Principal,
       input: { to: string; amount: number; currency?: string; note?: string },
-      within?: WithinTransaction<{
-        entryId: string;
-        currency: Currency;
-        amountMinor: bigint;
-        toUserId: string;
-      }>,
-    ) {
+      keyed?: KeyedReply<TransferResult>,
+    ): Promise<TransferResult> {
       const { currency, amountMinor } = money(input.amount, input.currency);
       const recipient = await auth.findActiveUser(isUuid(input.to) ? { id: input.to } : { email: input.to });
       if (recipient === null) throw recipientNotFound();
@@ -200,25 +202,32 @@ export function createWalletService(deps: {
         walletAccount(principal.userId, currency.code),
         walletAccount(recipient.id, currency.code),
       ]);
-      return withRetry(() =>
-        db.transaction().execute(async (trx) => {
-          const entryId = uuidv7(clock.now().getTime());
-          const entry = await ledger.post(trx, {
-            id: entryId,
-            type: 'transfer',
-            idempotencyRef: `transfer:${entryId}`,
-            description: input.note ?? '',
-            metadata: { fromUserId: principal.userId, toUserId: recipient.id, note: input.note ?? null },
-            postings: [
-              { accountId: from, amountMinor },
-              { accountId: to, amountMinor: -amountMinor },
-            ],
-          });
-          const result = { entryId: entry.entryId, currency, amountMinor, toUserId: recipient.id };
-          await within?.(trx, result);
-          return result;
-        }),
-      );
+      // One statement: the key's check, the posting and the stored reply commit together.
+      return withRetry(async () => {
+        const entryId = uuidv7(clock.now().getTime());
+        const result = { entryId, currency, amountMinor, toUserId: recipient.id };
+        await ledger.post(db, {
+          id: entryId,
+          type: 'transfer',
+          idempotencyRef: `transfer:${entryId}`,
+          description: input.note ?? '',
+          metadata: { fromUserId: principal.userId, toUserId: recipient.id, note: input.note ?? null },
+          postings: [
+            { accountId: from, amountMinor },
+            { accountId: to, amountMinor: -amountMinor },
+          ],
+          ...(keyed === undefined
+            ? {}
+            : {
+                idempotency: {
+                  request: keyed.request,
+                  statusCode: keyed.statusCode,
+                  body: keyed.body(result),
+                },
+              }),
+        });
+        return result;
+      });
     },
 
     /** Holds the amount now (available balance drops); an admin completes or fails it later. */
