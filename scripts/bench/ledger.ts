@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { DatabaseHandle } from '../../src/db/database.ts';
-import { createIdempotencyStore } from '../../src/http/idempotency.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { createAccessTokens } from '../../src/modules/auth/index.ts';
@@ -29,7 +28,6 @@ export function ledgerScenarios(context: {
 }): Scenario[] {
   const db = context.database.db;
   const ledger = createLedgerService({ db, clock: systemClock });
-  const idempotency = createIdempotencyStore({ db, clock: systemClock });
   const { merchantBalances } = context;
   const tokens = createAccessTokens({ secret: context.jwtSecret, clock: systemClock });
 
@@ -145,15 +143,22 @@ export function ledgerScenarios(context: {
           customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
         }),
       }),
-      // The route's SQL: the key's claim, then the payment's transaction storing the reply too.
+      // The route's SQL: one transaction recording the payment, its ledger posting checking the
+      // key and storing the reply.
       baseline: async () => {
         const qrId = merchant.qrIds[Math.floor(Math.random() * merchant.qrIds.length)] as string;
-        const claimed = await idempotency.claim(`merchant:${merchant.userId}`, randomUUID(), 'baseline');
-        if (claimed.kind !== 'claimed') throw new Error('a fresh key was not claimed');
-        await db.transaction().execute(async (trx) => {
-          await recordQrPaymentAsTheRouteDoes(trx, { qrId, actorId: merchant.userId, merchantBalances });
-          await claimed.claim.complete(trx, 201, { success: true });
-        });
+        await db.transaction().execute((trx) =>
+          recordQrPaymentAsTheRouteDoes(trx, {
+            qrId,
+            actorId: merchant.userId,
+            merchantBalances,
+            idempotency: {
+              request: { scope: `merchant:${merchant.userId}`, key: randomUUID(), fingerprint: 'baseline' },
+              statusCode: 201,
+              body: { success: true },
+            },
+          }),
+        );
       },
     },
   ];

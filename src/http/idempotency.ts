@@ -35,6 +35,37 @@ export interface KeyedReply<T> {
   body(result: T): unknown;
 }
 
+/** A request's key with the reply to store for it. */
+export interface KeyAndReply {
+  readonly request: IdempotentRequest;
+  readonly statusCode: number;
+  readonly body: unknown;
+}
+
+/** The key as the database functions take it (`idempotency_check`, `idempotency_store`). */
+export function keyArgument(keyed: KeyAndReply, now: Date): string {
+  return JSON.stringify({
+    ...keyed.request,
+    statusCode: keyed.statusCode,
+    body: keyed.body,
+    now: now.toISOString(),
+    expiresAt: new Date(now.getTime() + IDEMPOTENCY_KEY_TTL_MS).toISOString(),
+  });
+}
+
+/**
+ * For a use case whose change does not go through `ledger_post`: checks the key and stores the
+ * reply in one statement, inside the use case's transaction (call it last; a key that is not new
+ * throws, and the transaction rolls back).
+ */
+export async function settleKey(trx: Executor, keyed: KeyAndReply, now: Date): Promise<void> {
+  const { rows } = await sql<{ outcome: KeyOutcome }>`
+    SELECT idempotency_settle(${keyArgument(keyed, now)}::jsonb) AS outcome`.execute(trx);
+  const outcome = rows[0]?.outcome;
+  if (outcome === undefined) throw new Error('idempotency_settle returned nothing');
+  refuseUnlessNew(outcome);
+}
+
 /** How the database answered a key checked in a use case's statement (`idempotency_check`). */
 export interface KeyOutcome {
   readonly outcome: 'new' | 'replay' | 'reused' | 'in_flight';

@@ -169,7 +169,8 @@ const GROUPED_FIGURES = `
  * another is removed, while the sum stays exact. Figures of a QR code being deleted are not kept:
  * its rows go with it (cascade), and its payments' delete trigger finds the code gone.
  */
-function applyToRollups(source: string, sign: '+' | '-'): string {
+export function applyToRollups(source: string, sign: '+' | '-', shards = ROLLUP_SHARDS): string {
+  const shard = `(pg_backend_pid() % ${shards})::smallint`;
   const targets = [
     {
       table: 'qr_transaction_rollups',
@@ -192,7 +193,7 @@ function applyToRollups(source: string, sign: '+' | '-'): string {
         column === 'bucket_start' ? `${BUCKET} AS bucket_start` : column,
       );
       const figures = sign === '+' ? GROUPED_FIGURES : NEGATED_GROUPED_FIGURES;
-      const grouped = `SELECT ${selected.join(', ')}, ${figures}, ${SHARD} AS shard FROM ${source}
+      const grouped = `SELECT ${selected.join(', ')}, ${figures}, ${shard} AS shard FROM ${source}
         ${perQr && sign === '-' ? 'WHERE EXISTS (SELECT 1 FROM qr_codes q WHERE q.id = qr_code_id)' : ''}
         GROUP BY ${columns.map((_, index) => index + 1).join(', ')}`;
       return `INSERT INTO ${table} AS r (${[...columns, ...FIGURE_COLUMNS, 'shard'].join(', ')})
@@ -204,9 +205,8 @@ function applyToRollups(source: string, sign: '+' | '-'): string {
     .join('\n');
 }
 
-/** The shard a connection writes: its backend process id, spread over ROLLUP_SHARDS rows. */
+/** The shard a connection writes: its backend process id, spread over this many rows (0006: 16). */
 const ROLLUP_SHARDS = 8;
-const SHARD = `(pg_backend_pid() % ${ROLLUP_SHARDS})::smallint`;
 
 const NEGATED_GROUPED_FIGURES = `
   -count(*) FILTER (WHERE status = 'Success') AS success_count,

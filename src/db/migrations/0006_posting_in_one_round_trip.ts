@@ -1,12 +1,29 @@
 import { type Kysely, sql } from 'kysely';
+import { applyToRollups } from './0002_qr_collections.ts';
+
+const ROLLUP_SHARDS = 16;
 
 /**
  * A money move in one round trip: `ledger_post` takes the request's Idempotency-Key as a third
  * argument and checks it, posts, and stores the reply in the same statement (so in the same
  * commit), instead of a request hook claiming the key in a statement and a commit of its own.
  * DESIGN.md section 8: round trips are what cost; the transfer route went from six to two.
+ * And a posting to a hot account may name all its shards, `ledger_post` picking the connection's;
+ * the QR rollups spread over 16 shards instead of 8.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // More rollup shards than the server's pool has connections (DB_POOL_MAX, 10 by default): with
+  // 8, two of ten connections always shared a busy merchant's bucket row and queued on its lock.
+  await sql`
+    CREATE OR REPLACE FUNCTION qr_rollup_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS))} RETURN NULL; END $$;
+    CREATE OR REPLACE FUNCTION qr_rollup_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS))} RETURN NULL; END $$;
+    CREATE OR REPLACE FUNCTION qr_rollup_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS))}
+        ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS))} RETURN NULL; END $$;
+  `.execute(db);
+
   await sql`
     -- p_key: { scope, key, fingerprint, now }. Returns { outcome: new | replay | reused | in_flight,
     -- statusCode?, body? }. A transaction-scoped advisory lock on the key stands for "in flight":
@@ -62,10 +79,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         END IF;
       END $$;
 
+    -- For a use case that posts nothing (a payment recorded as Pending): check and store in one call.
+    CREATE FUNCTION idempotency_settle(p_key jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+      DECLARE
+        v_outcome jsonb := idempotency_check(p_key);
+      BEGIN
+        IF v_outcome->>'outcome' = 'new' THEN
+          PERFORM idempotency_store(p_key);
+        END IF;
+        RETURN v_outcome;
+      END $$;
+
     DROP FUNCTION ledger_post(jsonb, jsonb);
 
     -- As in 0003, plus p_idempotency (see idempotency_check and idempotency_store); when the key
-    -- is not new, returns { idempotency: <the check's outcome> } and posts nothing.
+    -- is not new, returns { idempotency: <the check's outcome> } and posts nothing. A line names
+    -- either its "accountId" or a hot account's "shardIds".
     CREATE FUNCTION ledger_post(p_entry jsonb, p_lines jsonb, p_idempotency jsonb DEFAULT NULL)
       RETURNS jsonb LANGUAGE plpgsql AS $$
       DECLARE
@@ -92,8 +121,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         END IF;
 
         -- The lines, parsed once, in posting order.
+        -- A line naming a hot account's shards ("shardIds") posts to the one this connection owns
+        -- (its backend pid modulo their number): the server's connections, with consecutive pids,
+        -- then never queue behind each other on one shard's row lock, as a random pick would.
         SELECT array_agg((line->>'id')::uuid ORDER BY position),
-               array_agg((line->>'accountId')::uuid ORDER BY position),
+               array_agg(coalesce((line->>'accountId')::uuid,
+                 (line->'shardIds'->>(pg_backend_pid() % jsonb_array_length(line->'shardIds')))::uuid)
+                 ORDER BY position),
                array_agg((line->>'amountMinor')::bigint ORDER BY position)
           INTO v_posting_ids, v_account_ids, v_amounts
           FROM jsonb_array_elements(p_lines) WITH ORDINALITY AS lines (line, position);

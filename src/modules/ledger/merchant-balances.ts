@@ -1,12 +1,14 @@
 import type { Db, Executor } from '../../db/database.ts';
+import type { KeyAndReply } from '../../http/idempotency.ts';
 import * as repo from './repo.ts';
 import type { LedgerService, PostResult } from './service.ts';
 
 /**
  * A busy merchant's QR payments all credit its payable account: spread over this many shards so
- * concurrent payments take different row locks. Its balance is the sum of the shards.
+ * concurrent payments take different row locks (each connection posts to its own shard; more
+ * shards than the pool has connections). Its balance is the sum of the shards.
  */
-export const MERCHANT_PAYABLE_SHARDS = 8;
+export const MERCHANT_PAYABLE_SHARDS = 16;
 const BASIS_POINTS = 10_000n;
 
 export interface QrPaymentCredit {
@@ -32,19 +34,28 @@ export function createMerchantBalanceService(deps: {
   const feeBasisPoints = BigInt(deps.upiFeeBasisPoints);
 
   return {
-    /** Inside the transaction that makes the payment Success. */
-    async creditQrPayment(trx: Executor, payment: QrPaymentCredit): Promise<PostResult> {
+    /**
+     * Inside the transaction that makes the payment Success; `idempotency`, the request's key and
+     * reply, is checked and stored by the posting's own statement.
+     */
+    async creditQrPayment(
+      trx: Executor,
+      payment: QrPaymentCredit,
+      idempotency?: KeyAndReply,
+    ): Promise<PostResult> {
       const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
       const [clearing, payable, fees] = await Promise.all([
-        ledger.platformAccount('gateway_clearing', payment.currency, trx),
-        ledger.shardedOwnerAccount(
+        ledger.platformAccountShards('gateway_clearing', payment.currency, trx),
+        ledger.ownerAccountShards(
           { type: 'merchant', id: payment.merchantId },
           'merchant_payable',
           payment.currency,
           MERCHANT_PAYABLE_SHARDS,
           trx,
         ),
-        feeMinor > 0n ? ledger.platformAccount('fees_revenue', payment.currency, trx) : Promise.resolve(null),
+        feeMinor > 0n
+          ? ledger.platformAccountShards('fees_revenue', payment.currency, trx)
+          : Promise.resolve(null),
       ]);
       return ledger.post(trx, {
         type: 'qr_payment',
@@ -56,10 +67,11 @@ export function createMerchantBalanceService(deps: {
           feeMinor: feeMinor.toString(),
         },
         postings: [
-          { accountId: clearing, amountMinor: payment.amountMinor },
-          { accountId: payable, amountMinor: -(payment.amountMinor - feeMinor) },
-          ...(fees === null ? [] : [{ accountId: fees, amountMinor: -feeMinor }]),
+          { shardIds: clearing, amountMinor: payment.amountMinor },
+          { shardIds: payable, amountMinor: -(payment.amountMinor - feeMinor) },
+          ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -feeMinor }]),
         ],
+        ...(idempotency === undefined ? {} : { idempotency }),
       });
     },
 

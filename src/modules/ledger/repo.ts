@@ -7,7 +7,7 @@ import type {
   LedgerOwnerType,
   LedgerPurpose,
 } from '../../db/types.ts';
-import { type IdempotentRequest, type KeyOutcome, refuseUnlessNew } from '../../http/idempotency.ts';
+import { type KeyOutcome, refuseUnlessNew } from '../../http/idempotency.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
@@ -65,12 +65,19 @@ export interface EntryInput {
   readonly createdAt: Date;
 }
 
-export interface PostingLine {
-  readonly id: string;
-  readonly accountId: string;
+/**
+ * One line of an entry: an account, or the shards of a hot account (the posting goes to the shard
+ * of the database connection, so concurrent postings take different row locks).
+ */
+export type Posting = (
+  | { readonly accountId: string; readonly shardIds?: undefined }
+  | { readonly shardIds: readonly string[]; readonly accountId?: undefined }
+) & {
   /** Signed: a debit is positive, a credit negative. */
   readonly amountMinor: bigint;
-}
+};
+
+export type PostingLine = Posting & { readonly id: string };
 
 export interface PostResult {
   readonly entryId: string;
@@ -80,19 +87,12 @@ export interface PostResult {
 }
 
 /** One round trip: the database function locks, checks, updates totals and writes the entry. */
-/** Checked and stored by `ledger_post` itself (migration 0006). */
-export interface PostingKey extends IdempotentRequest {
-  readonly statusCode: number;
-  readonly body: unknown;
-  readonly now: string;
-  readonly expiresAt: string;
-}
-
 export async function post(
   executor: Executor,
   entry: EntryInput,
   lines: readonly PostingLine[],
-  key: PostingKey | null = null,
+  /** `keyArgument(...)`: checked, and the reply stored, by `ledger_post` itself (migration 0006). */
+  key: string | null = null,
 ): Promise<PostResult> {
   const { rows } = await sql<{
     result:
@@ -101,7 +101,7 @@ export async function post(
   }>`
     SELECT ledger_post(${JSON.stringify({ ...entry, createdAt: entry.createdAt.toISOString() })}::jsonb,
       ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb,
-      ${key === null ? null : JSON.stringify(key)}::jsonb) AS result`.execute(executor);
+      ${key}::jsonb) AS result`.execute(executor);
   const result = rows[0]?.result;
   if (result === undefined) throw new Error('ledger_post returned nothing');
   if (result.idempotency !== undefined) {

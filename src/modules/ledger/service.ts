@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { LedgerEntryType, LedgerOwnerType, LedgerPurpose } from '../../db/types.ts';
 import { notFound } from '../../http/errors.ts';
-import { IDEMPOTENCY_KEY_TTL_MS, type IdempotentRequest } from '../../http/idempotency.ts';
+import { type KeyAndReply, keyArgument } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -58,11 +58,7 @@ const SWEEP_BATCH_SIZE = 500;
 /** Remembered account ids, at most; the map starts over beyond it. */
 const SHARD_CACHE_MAX = 10_000;
 
-export interface Posting {
-  readonly accountId: string;
-  /** Signed: a debit is positive, a credit negative. */
-  readonly amountMinor: bigint;
-}
+export type Posting = repo.Posting;
 
 export interface CaptureRequest {
   readonly holdId: string;
@@ -88,11 +84,7 @@ export interface EntryRequest {
    * own statement. A key already answered throws `IdempotentReplay` (nothing posted); one in
    * flight or used for another request, a 409 or 422.
    */
-  readonly idempotency?: {
-    readonly request: IdempotentRequest;
-    readonly statusCode: number;
-    readonly body: unknown;
-  };
+  readonly idempotency?: KeyAndReply;
 }
 
 export function createLedgerService(deps: {
@@ -157,15 +149,7 @@ export function createLedgerService(deps: {
           createdAt: now,
         },
         request.postings.map((posting) => ({ id: uuidv7(now.getTime()), ...posting })),
-        request.idempotency === undefined
-          ? null
-          : {
-              ...request.idempotency.request,
-              statusCode: request.idempotency.statusCode,
-              body: request.idempotency.body,
-              now: now.toISOString(),
-              expiresAt: new Date(now.getTime() + IDEMPOTENCY_KEY_TTL_MS).toISOString(),
-            },
+        request.idempotency === undefined ? null : keyArgument(request.idempotency, now),
       );
     } catch (error) {
       throw ledgerRefusal(error) ?? error;
@@ -315,6 +299,30 @@ export function createLedgerService(deps: {
         PLATFORM_ACCOUNT_SHARDS,
       );
       return ids[Math.floor(random() * ids.length)] as string;
+    },
+
+    /** Every shard of a platform account, for a posting line that names them all (`shardIds`). */
+    platformAccountShards(
+      purpose: LedgerPurpose,
+      currency: string,
+      executor: Executor = db,
+    ): Promise<readonly string[]> {
+      return accountsFor(
+        executor,
+        { ownerType: 'platform', ownerId: null, purpose, currency },
+        PLATFORM_ACCOUNT_SHARDS,
+      );
+    },
+
+    /** Every shard of an owner's hot account (created on first use), for a `shardIds` posting line. */
+    ownerAccountShards(
+      owner: { type: 'user' | 'merchant'; id: string },
+      purpose: LedgerPurpose,
+      currency: string,
+      shards: number,
+      executor: Executor = db,
+    ): Promise<readonly string[]> {
+      return accountsFor(executor, { ownerType: owner.type, ownerId: owner.id, purpose, currency }, shards);
     },
 
     /**

@@ -81,26 +81,25 @@ export async function insertTransactions(
   history: { cause: string; actorId: string | null; ids: readonly string[] },
 ): Promise<TransactionRow[]> {
   if (rows.length === 0) return [];
-  const inserted = await executor
+  // One statement: the history rows' foreign keys are checked at its end, once the payments exist.
+  return executor
+    .with('history', (db) =>
+      db.insertInto('qrTransactionStatusHistory').values(
+        rows.map((row, index) => ({
+          id: history.ids[index] as string,
+          transactionId: row.id,
+          fromStatus: null,
+          toStatus: row.status,
+          cause: history.cause,
+          actorId: history.actorId,
+          changedAt: row.createdAt,
+        })),
+      ),
+    )
     .insertInto('qrTransactions')
     .values(rows)
     .returning(TRANSACTION_COLUMNS)
     .execute();
-  await executor
-    .insertInto('qrTransactionStatusHistory')
-    .values(
-      rows.map((row, index) => ({
-        id: history.ids[index] as string,
-        transactionId: row.id,
-        fromStatus: null,
-        toStatus: row.status,
-        cause: history.cause,
-        actorId: history.actorId,
-        changedAt: row.createdAt,
-      })),
-    )
-    .execute();
-  return inserted;
 }
 
 export async function findTransaction(

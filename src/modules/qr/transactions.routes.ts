@@ -62,7 +62,8 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
   app.post(
     '/transactions',
     {
-      config: { ...ACCESS, idempotency: 'optional' as const },
+      // The key is checked, and the reply stored, by the statement that posts the payment.
+      config: { ...ACCESS, idempotency: 'optional' as const, idempotencyClaim: 'use-case' as const },
       preValidation: trimBodyStrings,
       schema: {
         tags: TAGS,
@@ -81,7 +82,9 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
         requirePrincipal(request.principal),
         request.body,
         requestContext(request),
-        request.idempotency?.within(201, replyBody),
+        request.idempotentRequest === null
+          ? undefined
+          : { request: request.idempotentRequest, statusCode: 201, body: replyBody },
       );
       return reply.status(201).send(replyBody(result));
     },

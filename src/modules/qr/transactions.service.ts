@@ -3,7 +3,7 @@ import type { Db, Executor } from '../../db/database.ts';
 import type { QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
 import { dateBound } from '../../http/date-bounds.ts';
 import { AppError } from '../../http/errors.ts';
-import type { WithinTransaction } from '../../http/idempotency.ts';
+import { type KeyedReply, settleKey, type WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -141,6 +141,8 @@ export function createTransactionService(deps: {
     })[],
     origin: QrPaymentOrigin,
     actorId: string | null,
+    /** For one payment recorded by a request: its key and the reply to store with the payment. */
+    keyed?: KeyedReply<TransactionRow>,
   ): Promise<TransactionRow[]> {
     const now = clock.now();
     const rows = payments.map((payment) => ({
@@ -166,8 +168,15 @@ export function createTransactionService(deps: {
       ids: rows.map(() => uuidv7(now.getTime())),
     });
     for (const transaction of inserted) {
-      if (transaction.status === 'Success')
-        await merchantBalances.creditQrPayment(trx, creditOf(transaction));
+      const idempotency =
+        keyed === undefined
+          ? undefined
+          : { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(transaction) };
+      if (transaction.status === 'Success') {
+        await merchantBalances.creditQrPayment(trx, creditOf(transaction), idempotency);
+      } else if (idempotency !== undefined) {
+        await settleKey(trx, idempotency, now);
+      }
     }
     return inserted;
   }
@@ -178,7 +187,7 @@ export function createTransactionService(deps: {
       principal: Principal,
       input: TransactionInput,
       context: RequestContext,
-      within?: WithinTransaction<TransactionRow>,
+      keyed?: KeyedReply<TransactionRow>,
     ): Promise<TransactionRow> {
       const amountMinor = toMinorUnits(input.amount);
       if (amountMinor === null || amountMinor < 100n) {
@@ -211,6 +220,7 @@ export function createTransactionService(deps: {
             ],
             'manual',
             principal.userId,
+            keyed,
           );
           if (transaction === undefined) throw new Error('insert returned no row');
           await audit.record(trx, context, {
@@ -219,7 +229,6 @@ export function createTransactionService(deps: {
             targetId: transaction.id,
             details: { paymentId: transaction.paymentId, qrId: qrCode.qrId, utr: transaction.utr },
           });
-          await within?.(trx, transaction);
           return transaction;
         });
       } catch (error) {
