@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
 import type { DatabaseHandle } from '../../src/db/database.ts';
 import { systemClock } from '../../src/lib/clock.ts';
 import { uuidv7 } from '../../src/lib/ids.ts';
 import { createAccessTokens } from '../../src/modules/auth/index.ts';
 import { createLedgerService, type MerchantBalanceService } from '../../src/modules/ledger/index.ts';
+import { postToActiveUser } from '../../src/modules/wallets/repo.ts';
 import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
 import type { Scenario } from './scenario.ts';
 
@@ -79,12 +79,11 @@ export function ledgerScenarios(context: {
           body: JSON.stringify({ to: to.id, amount: TRANSFER_AMOUNT }),
         };
       },
-      // The route's SQL: the payee, then one statement checking the key, posting the entry and
-      // storing the reply.
+      // The route's SQL (payee's wallet known): one statement checking the payee is active and
+      // the key is new, posting the entry and storing the reply.
       baseline: async () => {
         const [from, to] = pickPair();
-        await sql`SELECT id, email, name, is_active FROM users WHERE id = ${to.id}`.execute(db);
-        await ledger.post(db, {
+        const posting = ledger.postingCall({
           type: 'transfer',
           idempotencyRef: `transfer:${uuidv7()}`,
           postings: [
@@ -97,6 +96,7 @@ export function ledgerScenarios(context: {
             body: { success: true },
           },
         });
+        if (!(await postToActiveUser(db, to.id, posting))) throw new Error('bench payee missing');
       },
     },
     {
@@ -143,22 +143,20 @@ export function ledgerScenarios(context: {
           customerInfo: { name: 'Bench Payer', upiApp: 'GPay' },
         }),
       }),
-      // The route's SQL: one transaction recording the payment, its ledger posting checking the
-      // key and storing the reply.
+      // The route's SQL: one statement recording the payment, its ledger credit checking the key
+      // and storing the reply.
       baseline: async () => {
         const qrId = merchant.qrIds[Math.floor(Math.random() * merchant.qrIds.length)] as string;
-        await db.transaction().execute((trx) =>
-          recordQrPaymentAsTheRouteDoes(trx, {
-            qrId,
-            actorId: merchant.userId,
-            merchantBalances,
-            idempotency: {
-              request: { scope: `merchant:${merchant.userId}`, key: randomUUID(), fingerprint: 'baseline' },
-              statusCode: 201,
-              body: { success: true },
-            },
-          }),
-        );
+        await recordQrPaymentAsTheRouteDoes(db, {
+          qrId,
+          actorId: merchant.userId,
+          merchantBalances,
+          idempotency: {
+            request: { scope: `merchant:${merchant.userId}`, key: randomUUID(), fingerprint: 'baseline' },
+            statusCode: 201,
+            body: { success: true },
+          },
+        });
       },
     },
   ];

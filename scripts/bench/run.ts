@@ -289,11 +289,7 @@ function qrDataSet(accessToken: string, userId: string) {
       }),
       fixedRate: 200,
       baseline: (db) =>
-        db
-          .transaction()
-          .execute((trx) =>
-            recordQrPaymentAsTheRouteDoes(trx, { qrId: 'BN000', actorId: userId, merchantBalances }),
-          ),
+        recordQrPaymentAsTheRouteDoes(db, { qrId: 'BN000', actorId: userId, merchantBalances }),
     },
     {
       name: 'qr-stats',

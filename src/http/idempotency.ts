@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Db, Executor } from '../db/database.ts';
 import type { Clock } from '../lib/clock.ts';
 import { sha256Hex } from '../lib/crypto.ts';
 import { uuidv7 } from '../lib/ids.ts';
-import { badRequest, conflict, unprocessable } from './errors.ts';
+import { type AppError, badRequest, conflict, unprocessable } from './errors.ts';
 import { requirePrincipal } from './principal.ts';
 
 /** How long a key answers with the first response (DESIGN.md section 3). */
@@ -59,11 +59,48 @@ export function keyArgument(keyed: KeyAndReply, now: Date): string {
  * throws, and the transaction rolls back).
  */
 export async function settleKey(trx: Executor, keyed: KeyAndReply, now: Date): Promise<void> {
-  const { rows } = await sql<{ outcome: KeyOutcome }>`
-    SELECT idempotency_settle(${keyArgument(keyed, now)}::jsonb) AS outcome`.execute(trx);
-  const outcome = rows[0]?.outcome;
-  if (outcome === undefined) throw new Error('idempotency_settle returned nothing');
-  refuseUnlessNew(outcome);
+  try {
+    await sql`SELECT ${settleKeyCall(keyed, now)}`.execute(trx);
+  } catch (error) {
+    throw keyRefusal(error) ?? error;
+  }
+}
+
+/** `settleKey` as an SQL expression, for a use case that writes and settles in one statement. */
+export function settleKeyCall(keyed: KeyAndReply, now: Date): RawBuilder<unknown> {
+  return sql`idempotency_settle(${keyArgument(keyed, now)}::jsonb)`;
+}
+
+/**
+ * Refuses (replay, 422 or 409) a key that is not new, before a use case does anything; the key
+ * stays locked by this transaction until it ends, and its reply is stored later (`ledger_post`
+ * or `settleKey`).
+ */
+export async function requireNewKey(trx: Executor, request: IdempotentRequest, now: Date): Promise<void> {
+  try {
+    await sql`SELECT idempotency_require_new(${JSON.stringify({ ...request, now: now.toISOString() })}::jsonb)`.execute(
+      trx,
+    );
+  } catch (error) {
+    throw keyRefusal(error) ?? error;
+  }
+}
+
+/**
+ * What a statement that checked a key (`idempotency_require_new`, through `ledger_post` or
+ * `idempotency_settle`) raised: the stored reply to replay, a 422 or a 409; null for other errors.
+ */
+export function keyRefusal(error: unknown): IdempotentReplay | AppError | null {
+  const pgError = error as { code?: string; message?: string; detail?: string };
+  if (pgError.code !== 'P0001' || typeof pgError.message !== 'string') return null;
+  // Claimed by a request hook on another route between the check and the store.
+  if (pgError.message.startsWith('IDEMPOTENCY_KEY_IN_FLIGHT:')) return keyInFlight();
+  if (!pgError.message.startsWith('IDEMPOTENCY_KEY_NOT_NEW:') || pgError.detail === undefined) return null;
+  const outcome = JSON.parse(pgError.detail) as KeyOutcome;
+  if (outcome.outcome === 'replay' && outcome.statusCode !== undefined) {
+    return new IdempotentReplay(outcome.statusCode, outcome.body);
+  }
+  return outcome.outcome === 'reused' ? keyReused() : keyInFlight();
 }
 
 /** How the database answered a key checked in a use case's statement (`idempotency_check`). */
@@ -84,16 +121,6 @@ export class IdempotentReplay extends Error {
   ) {
     super('idempotent replay');
   }
-}
-
-/** A key that is not new stops the use case: replay, 422 (another request) or 409 (in flight). */
-export function refuseUnlessNew(outcome: KeyOutcome): void {
-  if (outcome.outcome === 'new') return;
-  if (outcome.outcome === 'replay' && outcome.statusCode !== undefined) {
-    throw new IdempotentReplay(outcome.statusCode, outcome.body);
-  }
-  if (outcome.outcome === 'reused') throw keyReused();
-  throw keyInFlight();
 }
 
 const keyInFlight = (message = 'A request with this Idempotency-Key is still in progress') =>

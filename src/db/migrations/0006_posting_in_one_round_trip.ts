@@ -79,21 +79,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         END IF;
       END $$;
 
-    -- For a use case that posts nothing (a payment recorded as Pending): check and store in one call.
-    CREATE FUNCTION idempotency_settle(p_key jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+    -- Raises IDEMPOTENCY_KEY_NOT_NEW, the check's outcome as its DETAIL, unless the key is new.
+    CREATE FUNCTION idempotency_require_new(p_key jsonb) RETURNS void LANGUAGE plpgsql AS $$
       DECLARE
         v_outcome jsonb := idempotency_check(p_key);
       BEGIN
-        IF v_outcome->>'outcome' = 'new' THEN
-          PERFORM idempotency_store(p_key);
+        IF v_outcome->>'outcome' <> 'new' THEN
+          RAISE EXCEPTION 'IDEMPOTENCY_KEY_NOT_NEW: the key was used before' USING DETAIL = v_outcome::text;
         END IF;
-        RETURN v_outcome;
+      END $$;
+
+    -- For a use case that posts nothing (a payment recorded as Pending): check and store in one call.
+    CREATE FUNCTION idempotency_settle(p_key jsonb) RETURNS void LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM idempotency_require_new(p_key);
+        PERFORM idempotency_store(p_key);
       END $$;
 
     DROP FUNCTION ledger_post(jsonb, jsonb);
 
-    -- As in 0003, plus p_idempotency (see idempotency_check and idempotency_store); when the key
-    -- is not new, returns { idempotency: <the check's outcome> } and posts nothing. A line names
+    -- As in 0003, plus p_idempotency (see idempotency_check and idempotency_store): a key that is
+    -- not new raises IDEMPOTENCY_KEY_NOT_NEW and posts nothing. A line names
     -- either its "accountId" or a hot account's "shardIds".
     CREATE FUNCTION ledger_post(p_entry jsonb, p_lines jsonb, p_idempotency jsonb DEFAULT NULL)
       RETURNS jsonb LANGUAGE plpgsql AS $$
@@ -110,14 +116,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         v_balance bigint;
         v_count integer;
         v_postings jsonb := '[]'::jsonb;
-        v_key jsonb;
       BEGIN
-        -- A key already answered (or in flight, or used for another request) posts nothing.
+        -- A key already answered (or in flight, or used for another request) stops the whole
+        -- statement, so a caller that wrote before posting (in the same statement) keeps nothing.
         IF p_idempotency IS NOT NULL THEN
-          v_key := idempotency_check(p_idempotency);
-          IF v_key->>'outcome' <> 'new' THEN
-            RETURN jsonb_build_object('idempotency', v_key);
-          END IF;
+          PERFORM idempotency_require_new(p_idempotency);
         END IF;
 
         -- The lines, parsed once, in posting order.

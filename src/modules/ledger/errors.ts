@@ -1,4 +1,4 @@
-import { AppError, conflict, notFound, unprocessable } from '../../http/errors.ts';
+import { AppError, notFound, unprocessable } from '../../http/errors.ts';
 
 export const insufficientFunds = (message = 'Not enough available balance for this payment') =>
   unprocessable('INSUFFICIENT_FUNDS', message);
@@ -25,9 +25,5 @@ export function ledgerRefusal(error: unknown): AppError | null {
   const [code] = pgError.message.split(':');
   if (code === 'INSUFFICIENT_FUNDS') return insufficientFunds();
   if (code === 'ACCOUNT_NOT_OPEN') return accountNotOpen();
-  // The key was claimed by a request on another route between the check and the store.
-  if (code === 'IDEMPOTENCY_KEY_IN_FLIGHT') {
-    return conflict('IDEMPOTENCY_KEY_IN_FLIGHT', 'A request with this Idempotency-Key is still in progress');
-  }
   return null;
 }

@@ -13,5 +13,6 @@ export {
   PLATFORM_ACCOUNT_SHARDS,
   type Posting,
   type PostResult,
+  postingRefusal,
   withRetry,
 } from './service.ts';

@@ -154,9 +154,17 @@ describe('merchant balances from QR payments', () => {
     const qrId = await newQrCode(merchant);
     const reply = await merchant.client.post('/api/transactions/simulate', { qrId, count: 100 });
     expect(reply.statusCode, reply.body).toBe(201);
-    const successful = (reply.json().data.transactions as { status: string; amount: number }[]).filter(
-      (transaction) => transaction.status === 'Success',
+    // Concurrent payments run on different database connections, and each posts to its own shard.
+    const concurrent = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        merchant.client.post('/api/v1/transactions', { qrId, amount: 10, status: 'Success' }),
+      ),
     );
+    for (const created of concurrent) expect(created.statusCode, created.body).toBe(201);
+    const successful = [
+      ...(reply.json().data.transactions as { status: string; amount: number }[]),
+      ...concurrent.map((created) => created.json().data.transaction as { status: string; amount: number }),
+    ].filter((transaction) => transaction.status === 'Success');
     const expectedMinor = successful.reduce((sum, transaction) => {
       const amountMinor = BigInt(Math.round(transaction.amount * 100));
       const feeMinor = (amountMinor * 150n * 2n + 10_000n) / 20_000n;

@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { KeyAndReply } from '../../http/idempotency.ts';
 import * as repo from './repo.ts';
-import type { LedgerService, PostResult } from './service.ts';
+import type { EntryRequest, LedgerService, PostResult } from './service.ts';
 
 /**
  * A busy merchant's QR payments all credit its payable account: spread over this many shards so
@@ -33,6 +33,44 @@ export function createMerchantBalanceService(deps: {
   const { db, ledger } = deps;
   const feeBasisPoints = BigInt(deps.upiFeeBasisPoints);
 
+  /** `gateway clearing -> merchant payable`, less the fee to fees revenue; hot accounts by shard. */
+  async function qrPaymentEntry(
+    executor: Executor,
+    payment: QrPaymentCredit,
+    idempotency: KeyAndReply | undefined,
+  ): Promise<EntryRequest> {
+    const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
+    const [clearing, payable, fees] = await Promise.all([
+      ledger.platformAccountShards('gateway_clearing', payment.currency, executor),
+      ledger.ownerAccountShards(
+        { type: 'merchant', id: payment.merchantId },
+        'merchant_payable',
+        payment.currency,
+        MERCHANT_PAYABLE_SHARDS,
+        executor,
+      ),
+      feeMinor > 0n
+        ? ledger.platformAccountShards('fees_revenue', payment.currency, executor)
+        : Promise.resolve(null),
+    ]);
+    return {
+      type: 'qr_payment',
+      idempotencyRef: `qr:${payment.transactionId}`,
+      description: `UPI QR payment ${payment.paymentId}`,
+      metadata: {
+        transactionId: payment.transactionId,
+        paymentId: payment.paymentId,
+        feeMinor: feeMinor.toString(),
+      },
+      postings: [
+        { shardIds: clearing, amountMinor: payment.amountMinor },
+        { shardIds: payable, amountMinor: -(payment.amountMinor - feeMinor) },
+        ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -feeMinor }]),
+      ],
+      ...(idempotency === undefined ? {} : { idempotency }),
+    };
+  }
+
   return {
     /**
      * Inside the transaction that makes the payment Success; `idempotency`, the request's key and
@@ -43,36 +81,15 @@ export function createMerchantBalanceService(deps: {
       payment: QrPaymentCredit,
       idempotency?: KeyAndReply,
     ): Promise<PostResult> {
-      const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
-      const [clearing, payable, fees] = await Promise.all([
-        ledger.platformAccountShards('gateway_clearing', payment.currency, trx),
-        ledger.ownerAccountShards(
-          { type: 'merchant', id: payment.merchantId },
-          'merchant_payable',
-          payment.currency,
-          MERCHANT_PAYABLE_SHARDS,
-          trx,
-        ),
-        feeMinor > 0n
-          ? ledger.platformAccountShards('fees_revenue', payment.currency, trx)
-          : Promise.resolve(null),
-      ]);
-      return ledger.post(trx, {
-        type: 'qr_payment',
-        idempotencyRef: `qr:${payment.transactionId}`,
-        description: `UPI QR payment ${payment.paymentId}`,
-        metadata: {
-          transactionId: payment.transactionId,
-          paymentId: payment.paymentId,
-          feeMinor: feeMinor.toString(),
-        },
-        postings: [
-          { shardIds: clearing, amountMinor: payment.amountMinor },
-          { shardIds: payable, amountMinor: -(payment.amountMinor - feeMinor) },
-          ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -feeMinor }]),
-        ],
-        ...(idempotency === undefined ? {} : { idempotency }),
-      });
+      return ledger.post(trx, await qrPaymentEntry(trx, payment, idempotency));
+    },
+
+    /**
+     * The same credit as an SQL expression, for a use case that records the payment and posts in
+     * one statement (see `LedgerService.postingCall`).
+     */
+    async qrPaymentCreditCall(payment: QrPaymentCredit, idempotency?: KeyAndReply) {
+      return ledger.postingCall(await qrPaymentEntry(db, payment, idempotency));
     },
 
     /** Inside the transaction that deletes the payment; nothing to do for one never posted. */

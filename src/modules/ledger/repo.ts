@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import type {
   LedgerAccountStatus,
@@ -7,7 +7,6 @@ import type {
   LedgerOwnerType,
   LedgerPurpose,
 } from '../../db/types.ts';
-import { type KeyOutcome, refuseUnlessNew } from '../../http/idempotency.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 
 export const ACCOUNT_COLUMNS = [
@@ -86,28 +85,33 @@ export interface PostResult {
   readonly postings: readonly { accountId: string; amountMinor: bigint; balanceAfterMinor: bigint }[];
 }
 
-/** One round trip: the database function locks, checks, updates totals and writes the entry. */
-export async function post(
-  executor: Executor,
+/**
+ * `ledger_post(...)` as an SQL expression: the database function locks, checks, updates totals and
+ * writes the entry. `key` (`keyArgument(...)`) is checked, and its reply stored, by the function
+ * itself (migration 0006).
+ */
+export function postingCall(
   entry: EntryInput,
   lines: readonly PostingLine[],
-  /** `keyArgument(...)`: checked, and the reply stored, by `ledger_post` itself (migration 0006). */
-  key: string | null = null,
-): Promise<PostResult> {
-  const { rows } = await sql<{
-    result:
-      | { entryId: string; replayed: boolean; postings: Record<string, string>[]; idempotency: undefined }
-      | { idempotency: KeyOutcome };
-  }>`
-    SELECT ledger_post(${JSON.stringify({ ...entry, createdAt: entry.createdAt.toISOString() })}::jsonb,
-      ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb,
-      ${key}::jsonb) AS result`.execute(executor);
+  key: string | null,
+): RawBuilder<PostingOutcome> {
+  return sql<PostingOutcome>`ledger_post(
+    ${JSON.stringify({ ...entry, createdAt: entry.createdAt.toISOString() })}::jsonb,
+    ${JSON.stringify(lines.map((line) => ({ ...line, amountMinor: line.amountMinor.toString() })))}::jsonb,
+    ${key}::jsonb)`;
+}
+
+interface PostingOutcome {
+  entryId: string;
+  replayed: boolean;
+  postings: Record<string, string>[];
+}
+
+/** One round trip. */
+export async function post(executor: Executor, call: RawBuilder<PostingOutcome>): Promise<PostResult> {
+  const { rows } = await sql<{ result: PostingOutcome }>`SELECT ${call} AS result`.execute(executor);
   const result = rows[0]?.result;
   if (result === undefined) throw new Error('ledger_post returned nothing');
-  if (result.idempotency !== undefined) {
-    refuseUnlessNew(result.idempotency);
-    throw new Error('ledger_post stopped on a new key');
-  }
   return {
     entryId: result.entryId,
     replayed: result.replayed,

@@ -1,7 +1,7 @@
 import type { Db, Executor } from '../../db/database.ts';
 import type { LedgerEntryType, LedgerOwnerType, LedgerPurpose } from '../../db/types.ts';
 import { notFound } from '../../http/errors.ts';
-import { type KeyAndReply, keyArgument } from '../../http/idempotency.ts';
+import { type KeyAndReply, keyArgument, keyRefusal } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -87,6 +87,11 @@ export interface EntryRequest {
   readonly idempotency?: KeyAndReply;
 }
 
+/** What a statement carrying `ledger_post` raised, as the client should see it; null for a bug. */
+export function postingRefusal(error: unknown): Error | null {
+  return keyRefusal(error) ?? ledgerRefusal(error);
+}
+
 export function createLedgerService(deps: {
   db: Db;
   clock: Clock;
@@ -135,25 +140,29 @@ export function createLedgerService(deps: {
   }
 
   async function post(executor: Executor, request: EntryRequest): Promise<PostResult> {
-    const now = clock.now();
     try {
-      return await repo.post(
-        executor,
-        {
-          id: request.id ?? uuidv7(now.getTime()),
-          type: request.type,
-          description: request.description ?? '',
-          metadata: request.metadata ?? {},
-          idempotencyRef: request.idempotencyRef,
-          reversesEntryId: request.reversesEntryId ?? null,
-          createdAt: now,
-        },
-        request.postings.map((posting) => ({ id: uuidv7(now.getTime()), ...posting })),
-        request.idempotency === undefined ? null : keyArgument(request.idempotency, now),
-      );
+      return await repo.post(executor, postingCall(request));
     } catch (error) {
-      throw ledgerRefusal(error) ?? error;
+      throw postingRefusal(error) ?? error;
     }
+  }
+
+  /** The posting as an SQL expression, for a use case that posts within a statement of its own. */
+  function postingCall(request: EntryRequest) {
+    const now = clock.now();
+    return repo.postingCall(
+      {
+        id: request.id ?? uuidv7(now.getTime()),
+        type: request.type,
+        description: request.description ?? '',
+        metadata: request.metadata ?? {},
+        idempotencyRef: request.idempotencyRef,
+        reversesEntryId: request.reversesEntryId ?? null,
+        createdAt: now,
+      },
+      request.postings.map((posting) => ({ id: uuidv7(now.getTime()), ...posting })),
+      request.idempotency === undefined ? null : keyArgument(request.idempotency, now),
+    );
   }
 
   /**
@@ -285,6 +294,12 @@ export function createLedgerService(deps: {
     post,
 
     /**
+     * The same posting as an SQL expression (`ledger_post(...)`), for a use case that writes and
+     * posts in one statement of its own; map what that statement raises with `postingRefusal`.
+     */
+    postingCall,
+
+    /**
      * A platform account for this purpose and currency: one of its shards, chosen at random.
      * Inside a transaction, pass it as `executor`.
      */
@@ -299,6 +314,18 @@ export function createLedgerService(deps: {
         PLATFORM_ACCOUNT_SHARDS,
       );
       return ids[Math.floor(random() * ids.length)] as string;
+    },
+
+    /**
+     * An owner's (single-shard) account, only when this process has already looked it up: no
+     * database call, and no account made for an owner that may not exist.
+     */
+    knownOwnerAccount(
+      owner: { type: 'user' | 'merchant'; id: string },
+      purpose: LedgerPurpose,
+      currency: string,
+    ): string | undefined {
+      return shardIds.get(`${owner.type}:${owner.id}:${purpose}:${currency}`)?.[0];
     },
 
     /** Every shard of a platform account, for a posting line that names them all (`shardIds`). */

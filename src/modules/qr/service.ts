@@ -55,6 +55,15 @@ const IMAGE_SIZE_DEFAULT_PX = 512;
 /** An Active code may be simulated; an Inactive one may not (and stops when it becomes Inactive). */
 const STATUS_MOVES: Record<QrStatus, readonly QrStatus[]> = { Active: ['Inactive'], Inactive: ['Active'] };
 
+export interface QrCodeIdentity {
+  readonly id: string;
+  readonly qrId: string;
+  readonly merchantId: string;
+}
+
+/** Two entries per code; a merchant's counters are a handful, so this is ample. */
+const IDENTITY_CACHE_MAX = 20_000;
+
 export function createQrCodeService(deps: {
   db: Db;
   clock: Clock;
@@ -77,7 +86,21 @@ export function createQrCodeService(deps: {
     const key = isUuid(idOrQrId) ? { id: idOrQrId } : { qrId: idOrQrId.toUpperCase() };
     const qrCode = await repo.findQrCode(executor, key, lock);
     if (qrCode === undefined || !isVisible(principal, qrCode.merchantId)) throw qrCodeNotFound();
+    remember(qrCode);
     return qrCode;
+  }
+
+  /**
+   * A code's id, qrId and merchant never change, so they are remembered from every load: a payment
+   * can then be recorded in one statement that checks the rest (status, limit) under its lock. A
+   * deleted code stays remembered harmlessly: that statement finds no row and the caller reloads.
+   */
+  const identities = new Map<string, QrCodeIdentity>();
+  function remember(qrCode: QrCodeIdentity): void {
+    if (identities.size >= IDENTITY_CACHE_MAX) identities.clear();
+    const identity = { id: qrCode.id, qrId: qrCode.qrId, merchantId: qrCode.merchantId };
+    identities.set(qrCode.id, identity);
+    identities.set(qrCode.qrId, identity);
   }
 
   async function statistics(qrCode: QrCodeRow): Promise<QrStatistics> {
@@ -97,6 +120,11 @@ export function createQrCodeService(deps: {
 
   return {
     loadVisible,
+
+    /** A code's identity, when this process has loaded the code before (by UUID or qrId). */
+    knownIdentity(idOrQrId: string): QrCodeIdentity | undefined {
+      return identities.get(isUuid(idOrQrId) ? idOrQrId : idOrQrId.toUpperCase());
+    },
 
     async create(
       principal: Principal,

@@ -1,7 +1,8 @@
-import { type Expression, type ExpressionBuilder, type SqlBool, sql } from 'kysely';
+import { type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import type { Database, QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
 import type { PageRequest } from '../../http/pagination.ts';
+import type { AuditRow } from '../audit/index.ts';
 
 export const TRANSACTION_COLUMNS = [
   'id',
@@ -100,6 +101,54 @@ export async function insertTransactions(
     .values(rows)
     .returning(TRANSACTION_COLUMNS)
     .execute();
+}
+
+/**
+ * Records one payment in a single statement: the code's shared lock and its checks (still Active,
+ * the amount within its limit), the payment, its first history row, the audit row, and then
+ * `settlement` (the ledger credit, or the Idempotency-Key's settling) for the inserted row.
+ * False when the code was not there or not payable: nothing was written.
+ */
+export async function recordPayment(
+  executor: Executor,
+  input: {
+    row: TransactionRow;
+    history: { id: string; cause: string; actorId: string | null };
+    audit: AuditRow;
+    settlement: RawBuilder<unknown> | null;
+  },
+): Promise<boolean> {
+  const { row, history, audit } = input;
+  const { rows } = await sql<{ id: string }>`
+    WITH code AS (
+      SELECT id FROM qr_codes
+      WHERE id = ${row.qrCodeId}::uuid AND status = 'Active'
+        AND (max_amount_minor = 0 OR max_amount_minor >= ${row.amountMinor}::bigint)
+      FOR SHARE
+    ), payment AS (
+      INSERT INTO qr_transactions (id, payment_id, qr_code_id, qr_id, merchant_id, amount_minor, currency,
+        status, utr, occurred_at, customer_name, customer_phone, customer_upi_app, origin, created_at, updated_at)
+      SELECT ${row.id}::uuid, ${row.paymentId}::text, code.id, ${row.qrId}::text, ${row.merchantId}::uuid,
+        ${row.amountMinor}::bigint, ${row.currency}::text, ${row.status}::text, ${row.utr}::text,
+        ${row.occurredAt}::timestamptz, ${row.customerName}::text, ${row.customerPhone}::text,
+        ${row.customerUpiApp}::text, ${row.origin}::text, ${row.createdAt}::timestamptz, ${row.updatedAt}::timestamptz
+      FROM code
+      RETURNING id
+    ), history AS (
+      INSERT INTO qr_transaction_status_history (id, transaction_id, from_status, to_status, cause, actor_id, changed_at)
+      SELECT ${history.id}::uuid, payment.id, NULL, ${row.status}::text, ${history.cause}::text,
+        ${history.actorId}::uuid, ${row.createdAt}::timestamptz
+      FROM payment
+    ), audit AS (
+      INSERT INTO audit_logs (id, actor_id, actor_role, action, target_type, target_id, ip, user_agent,
+        request_id, details, created_at)
+      SELECT ${audit.id}::uuid, ${audit.actorId}::uuid, ${audit.actorRole}::text, ${audit.action}::text,
+        ${audit.targetType}::text, ${audit.targetId}::text, ${audit.ip}::text, ${audit.userAgent}::text,
+        ${audit.requestId}::text, ${JSON.stringify(audit.details)}::jsonb, ${audit.createdAt}::timestamptz
+      FROM payment
+    )
+    SELECT payment.id, ${input.settlement ?? sql`NULL`} AS settled FROM payment`.execute(executor);
+  return rows.length === 1;
 }
 
 export async function findTransaction(

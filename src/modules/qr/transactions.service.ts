@@ -3,7 +3,13 @@ import type { Db, Executor } from '../../db/database.ts';
 import type { QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
 import { dateBound } from '../../http/date-bounds.ts';
 import { AppError } from '../../http/errors.ts';
-import { type KeyedReply, settleKey, type WithinTransaction } from '../../http/idempotency.ts';
+import {
+  type KeyedReply,
+  requireNewKey,
+  settleKey,
+  settleKeyCall,
+  type WithinTransaction,
+} from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -11,8 +17,8 @@ import type { Clock } from '../../lib/clock.ts';
 import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from '../../lib/time-zone.ts';
-import type { AuditService } from '../audit/index.ts';
-import type { MerchantBalanceService } from '../ledger/index.ts';
+import { type AuditRow, type AuditService, insertAuditRow } from '../audit/index.ts';
+import { type MerchantBalanceService, postingRefusal } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
 import {
   amountAboveMax,
@@ -23,7 +29,7 @@ import {
   transactionNotFound,
   utrTaken,
 } from './errors.ts';
-import type { QrCodeRow, QrCodeService } from './service.ts';
+import type { QrCodeIdentity, QrCodeRow, QrCodeService } from './service.ts';
 import { isVisible, tenantOf } from './service.ts';
 import { type Random, type SimulatedPayment, simulatePayment } from './simulation-data.ts';
 import { countOf, summarize, type TransactionStats } from './stats.ts';
@@ -32,7 +38,10 @@ import * as repo from './transactions.repo.ts';
 export type TransactionRow = repo.TransactionRow;
 
 /** The ledger side of a QR payment: credited when it becomes Success, reversed when deleted. */
-export type MerchantBalancePort = Pick<MerchantBalanceService, 'creditQrPayment' | 'reverseQrPayment'>;
+export type MerchantBalancePort = Pick<
+  MerchantBalanceService,
+  'creditQrPayment' | 'qrPaymentCreditCall' | 'reverseQrPayment'
+>;
 export type TransactionDetail = TransactionRow & { statusHistory?: repo.StatusChangeRow[] };
 
 export interface TransactionInput {
@@ -128,40 +137,54 @@ export function createTransactionService(deps: {
     return { transactions, pagination: pageInfo(page, transactions.length, totalRecords) };
   }
 
+  /**
+   * The payment, its history and audit rows, and its ledger credit (or, for one not Success, the
+   * key's settling) in one autocommitted statement; null when the code is gone or not payable.
+   */
+  async function recordInOneStatement(
+    qrCode: QrCodeIdentity,
+    payment: PaymentInput,
+    actorId: string,
+    auditRow: (transaction: TransactionRow) => AuditRow,
+    keyed: KeyedReply<TransactionRow> | undefined,
+  ): Promise<TransactionRow | null> {
+    const now = clock.now();
+    const row = paymentRow(qrCode, payment, 'manual', now);
+    const idempotency =
+      keyed === undefined
+        ? undefined
+        : { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(row) };
+    const settlement =
+      row.status === 'Success'
+        ? await merchantBalances.qrPaymentCreditCall(creditOf(row), idempotency)
+        : idempotency === undefined
+          ? null
+          : settleKeyCall(idempotency, now);
+    try {
+      const inserted = await repo.recordPayment(db, {
+        row,
+        history: { id: uuidv7(now.getTime()), cause: 'created', actorId },
+        audit: auditRow(row),
+        settlement,
+      });
+      return inserted ? row : null;
+    } catch (error) {
+      throw postingRefusal(error) ?? error;
+    }
+  }
+
   /** Writes payments with generated identifiers, and their first history rows. */
   async function insertPayments(
     trx: Executor,
     qrCode: QrCodeRow,
-    payments: readonly (Omit<SimulatedPayment, 'customerName' | 'customerPhone' | 'customerUpiApp'> & {
-      utr?: string;
-      occurredAt: Date;
-      customerName: string | null;
-      customerPhone: string | null;
-      customerUpiApp: UpiApp | null;
-    })[],
+    payments: readonly PaymentInput[],
     origin: QrPaymentOrigin,
     actorId: string | null,
     /** For one payment recorded by a request: its key and the reply to store with the payment. */
     keyed?: KeyedReply<TransactionRow>,
   ): Promise<TransactionRow[]> {
     const now = clock.now();
-    const rows = payments.map((payment) => ({
-      id: uuidv7(now.getTime()),
-      paymentId: newPaymentId(now),
-      qrCodeId: qrCode.id,
-      qrId: qrCode.qrId,
-      merchantId: qrCode.merchantId,
-      amountMinor: payment.amountMinor,
-      status: payment.status,
-      utr: payment.utr ?? randomCode(12),
-      occurredAt: payment.occurredAt,
-      customerName: payment.customerName,
-      customerPhone: payment.customerPhone,
-      customerUpiApp: payment.customerUpiApp,
-      origin,
-      createdAt: now,
-      updatedAt: now,
-    }));
+    const rows = payments.map((payment) => paymentRow(qrCode, payment, origin, now));
     const inserted = await repo.insertTransactions(trx, rows, {
       cause: origin === 'manual' ? 'created' : origin,
       actorId,
@@ -199,36 +222,45 @@ export function createTransactionService(deps: {
         throw invalidField('timestamp', 'must be an ISO-8601 date-time');
       if (occurredAt > now) throw invalidField('timestamp', 'must not be in the future');
       const customer = input.customerInfo ?? {};
+      const payment: PaymentInput = {
+        amountMinor,
+        status: input.status ?? 'Success',
+        ...(input.utr === undefined ? {} : { utr: input.utr }),
+        occurredAt,
+        customerName: customer.name === '' ? null : (customer.name ?? null),
+        customerPhone: customer.phone ?? null,
+        customerUpiApp: customer.upiApp ?? null,
+      };
+      const recorded = (transaction: TransactionRow) =>
+        audit.row(context, {
+          action: 'qr_payment.recorded',
+          targetType: 'qr_transaction',
+          targetId: transaction.id,
+          details: { paymentId: transaction.paymentId, qrId: transaction.qrId, utr: transaction.utr },
+        });
       try {
+        // A code this process has seen: one statement, one round trip (checks under its lock).
+        const known = qrCodes.knownIdentity(input.qrId);
+        if (known !== undefined && isVisible(principal, known.merchantId)) {
+          const transaction = await recordInOneStatement(known, payment, principal.userId, recorded, keyed);
+          if (transaction !== null) return transaction;
+        }
+        // Otherwise (or when that statement found the code not payable, to say why): a transaction.
         return await db.transaction().execute(async (trx) => {
+          if (keyed !== undefined) await requireNewKey(trx, keyed.request, clock.now());
           // Shared lock: the code cannot be deactivated or deleted under a payment being recorded.
           const qrCode = await qrCodes.loadVisible(trx, principal, input.qrId, 'share');
           assertPayable(qrCode, amountMinor);
           const [transaction] = await insertPayments(
             trx,
             qrCode,
-            [
-              {
-                amountMinor,
-                status: input.status ?? 'Success',
-                ...(input.utr === undefined ? {} : { utr: input.utr }),
-                occurredAt,
-                customerName: customer.name === '' ? null : (customer.name ?? null),
-                customerPhone: customer.phone ?? null,
-                customerUpiApp: customer.upiApp ?? null,
-              },
-            ],
+            [payment],
             'manual',
             principal.userId,
             keyed,
           );
           if (transaction === undefined) throw new Error('insert returned no row');
-          await audit.record(trx, context, {
-            action: 'qr_payment.recorded',
-            targetType: 'qr_transaction',
-            targetId: transaction.id,
-            details: { paymentId: transaction.paymentId, qrId: qrCode.qrId, utr: transaction.utr },
-          });
+          await insertAuditRow(trx, recorded(transaction));
           return transaction;
         });
       } catch (error) {
@@ -420,6 +452,44 @@ function creditOf(transaction: TransactionRow) {
     merchantId: transaction.merchantId,
     amountMinor: transaction.amountMinor,
     currency: transaction.currency,
+  };
+}
+
+/** A payment as recorded (manually, by the simulator, or in bulk), before its identifiers. */
+type PaymentInput = Omit<SimulatedPayment, 'customerName' | 'customerPhone' | 'customerUpiApp'> & {
+  utr?: string;
+  occurredAt: Date;
+  customerName: string | null;
+  customerPhone: string | null;
+  customerUpiApp: UpiApp | null;
+};
+
+/** QR payments are UPI, in rupees (the column's only allowed value). */
+const QR_CURRENCY = 'INR';
+
+function paymentRow(
+  qrCode: QrCodeIdentity,
+  payment: PaymentInput,
+  origin: QrPaymentOrigin,
+  now: Date,
+): TransactionRow {
+  return {
+    id: uuidv7(now.getTime()),
+    paymentId: newPaymentId(now),
+    qrCodeId: qrCode.id,
+    qrId: qrCode.qrId,
+    merchantId: qrCode.merchantId,
+    amountMinor: payment.amountMinor,
+    currency: QR_CURRENCY,
+    status: payment.status,
+    utr: payment.utr ?? randomCode(12),
+    occurredAt: payment.occurredAt,
+    customerName: payment.customerName,
+    customerPhone: payment.customerPhone,
+    customerUpiApp: payment.customerUpiApp,
+    origin,
+    createdAt: now,
+    updatedAt: now,
   };
 }
 

@@ -1,6 +1,20 @@
-import { sql } from 'kysely';
+import { type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import type { PageRequest } from '../../http/pagination.ts';
+
+/**
+ * Runs the posting (`ledger_post(...)`) only while the user is active, in one statement; false
+ * when the user is not (or no longer) there, and nothing was posted.
+ */
+export async function postToActiveUser(
+  executor: Executor,
+  userId: string,
+  posting: RawBuilder<unknown>,
+): Promise<boolean> {
+  const { rows } =
+    await sql`SELECT ${posting} AS posted FROM users WHERE id = ${userId} AND is_active`.execute(executor);
+  return rows.length === 1;
+}
 
 export const WITHDRAWAL_COLUMNS = [
   'id',

@@ -9,7 +9,7 @@ import { isUuid, uuidv7 } from '../../lib/ids.ts';
 import { type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { AuthService } from '../auth/index.ts';
-import { type LedgerService, withRetry } from '../ledger/index.ts';
+import { type EntryRequest, type LedgerService, postingRefusal, withRetry } from '../ledger/index.ts';
 import {
   duplicateReference,
   invalidField,
@@ -195,23 +195,16 @@ export function createWalletService(deps: {
       keyed?: KeyedReply<TransferResult>,
     ): Promise<TransferResult> {
       const { currency, amountMinor } = money(input.amount, input.currency);
-      const recipient = await auth.findActiveUser(isUuid(input.to) ? { id: input.to } : { email: input.to });
-      if (recipient === null) throw recipientNotFound();
-      if (recipient.id === principal.userId) throw selfTransfer();
-      const [from, to] = await Promise.all([
-        walletAccount(principal.userId, currency.code),
-        walletAccount(recipient.id, currency.code),
-      ]);
-      // One statement: the key's check, the posting and the stored reply commit together.
-      return withRetry(async () => {
+      if (input.to === principal.userId) throw selfTransfer();
+      const transferEntry = (toUserId: string, from: string, to: string) => {
         const entryId = uuidv7(clock.now().getTime());
-        const result = { entryId, currency, amountMinor, toUserId: recipient.id };
-        await ledger.post(db, {
+        const result = { entryId, currency, amountMinor, toUserId };
+        const entry: EntryRequest = {
           id: entryId,
           type: 'transfer',
           idempotencyRef: `transfer:${entryId}`,
           description: input.note ?? '',
-          metadata: { fromUserId: principal.userId, toUserId: recipient.id, note: input.note ?? null },
+          metadata: { fromUserId: principal.userId, toUserId, note: input.note ?? null },
           postings: [
             { accountId: from, amountMinor },
             { accountId: to, amountMinor: -amountMinor },
@@ -225,7 +218,38 @@ export function createWalletService(deps: {
                   body: keyed.body(result),
                 },
               }),
-        });
+        };
+        return { result, entry };
+      };
+      // One statement: the key's check, the posting and the stored reply commit together.
+      return withRetry(async () => {
+        // A payee whose wallet this process has seen: checked (still active) in that statement.
+        const knownPayee = isUuid(input.to)
+          ? ledger.knownOwnerAccount({ type: 'user', id: input.to }, 'wallet', currency.code)
+          : undefined;
+        if (knownPayee !== undefined) {
+          const from = await walletAccount(principal.userId, currency.code);
+          const { result, entry } = transferEntry(input.to, from, knownPayee);
+          let posted: boolean;
+          try {
+            posted = await repo.postToActiveUser(db, input.to, ledger.postingCall(entry));
+          } catch (error) {
+            throw postingRefusal(error) ?? error;
+          }
+          if (!posted) throw recipientNotFound();
+          return result;
+        }
+        const recipient = await auth.findActiveUser(
+          isUuid(input.to) ? { id: input.to } : { email: input.to },
+        );
+        if (recipient === null) throw recipientNotFound();
+        if (recipient.id === principal.userId) throw selfTransfer();
+        const [from, to] = await Promise.all([
+          walletAccount(principal.userId, currency.code),
+          walletAccount(recipient.id, currency.code),
+        ]);
+        const { result, entry } = transferEntry(recipient.id, from, to);
+        await ledger.post(db, entry);
         return result;
       });
     },
