@@ -1,5 +1,5 @@
 import type { Db } from '../../db/database.ts';
-import type { KeyedReply, WithinTransaction } from '../../http/idempotency.ts';
+import { type KeyedReply, requireNewKey, type WithinTransaction } from '../../http/idempotency.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -195,7 +195,13 @@ export function createWalletService(deps: {
       keyed?: KeyedReply<TransferResult>,
     ): Promise<TransferResult> {
       const { currency, amountMinor } = money(input.amount, input.currency);
-      if (input.to === principal.userId) throw selfTransfer();
+      // A refusal that depends on the payee's state still answers a key already used first: the
+      // stored reply (the money moved before the payee was deactivated), a 422 or a 409.
+      const refuse = async (error: Error): Promise<never> => {
+        if (keyed !== undefined) await requireNewKey(db, keyed.request, clock.now());
+        throw error;
+      };
+      if (input.to === principal.userId) return refuse(selfTransfer());
       const transferEntry = (toUserId: string, from: string, to: string) => {
         const entryId = uuidv7(clock.now().getTime());
         const result = { entryId, currency, amountMinor, toUserId };
@@ -236,14 +242,14 @@ export function createWalletService(deps: {
           } catch (error) {
             throw postingRefusal(error) ?? error;
           }
-          if (!posted) throw recipientNotFound();
+          if (!posted) return refuse(recipientNotFound());
           return result;
         }
         const recipient = await auth.findActiveUser(
           isUuid(input.to) ? { id: input.to } : { email: input.to },
         );
-        if (recipient === null) throw recipientNotFound();
-        if (recipient.id === principal.userId) throw selfTransfer();
+        if (recipient === null) return refuse(recipientNotFound());
+        if (recipient.id === principal.userId) return refuse(selfTransfer());
         const [from, to] = await Promise.all([
           walletAccount(principal.userId, currency.code),
           walletAccount(recipient.id, currency.code),

@@ -407,7 +407,7 @@ describe.each(MODES)('POST /wallet/transfer, $name', (mode) => {
 
   // ARCHITECTURE.md: "Same key + same request replays the stored reply". A client whose first
   // reply was lost and who retries must learn that the money moved, not get a 404.
-  it.fails('replays an answered key even after the payee was deactivated (the money moved)', async () => {
+  it('replays an answered key even after the payee was deactivated (the money moved)', async () => {
     const { payer, payee, caller, to } = await parties(mode);
     const key = newKey();
     const body = { to, amount: 4 };
