@@ -264,8 +264,12 @@ export function createTransactionService(deps: {
           return transaction;
         });
       } catch (error) {
-        if (isUniqueViolation(error, 'qr_transactions_utr_key') && input.utr !== undefined)
+        if (isUniqueViolation(error, 'qr_transactions_utr_key') && input.utr !== undefined) {
+          // The one statement inserts before it checks the key: a retry of an answered request
+          // meets its own UTR. The key decides first (replay, 422, 409).
+          if (keyed !== undefined) await requireNewKey(db, keyed.request, clock.now());
           throw utrTaken(input.utr);
+        }
         throw error;
       }
     },
