@@ -9,7 +9,7 @@ import { isUuid, randomCode, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMajorUnits, toMinorUnits } from '../../lib/money.ts';
 import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
-import type { MerchantBalanceService } from '../ledger/index.ts';
+import { type MerchantBalanceService, withRetry } from '../ledger/index.ts';
 import type { MerchantService } from '../merchants/index.ts';
 import {
   amountAboveMax,
@@ -242,23 +242,28 @@ export function createQrCodeService(deps: {
       idOrQrId: string,
       context: RequestContext,
     ): Promise<{ qrId: string; deletedTransactions: number }> {
-      return db.transaction().execute(async (trx) => {
-        const qrCode = await loadVisible(trx, principal, idOrQrId, 'update');
-        const figures = await transactionsRepo.sumTotals(trx, { qrCodeId: qrCode.id });
-        const deletedTransactions = Number(figures.successCount + figures.failedCount + figures.pendingCount);
-        // Its successful payments were credited to the merchant: each is reversed before it goes.
-        for (const transactionId of await transactionsRepo.findSuccessfulIds(trx, qrCode.id)) {
-          await merchantBalances.reverseQrPayment(trx, transactionId);
-        }
-        await repo.deleteQrCode(trx, qrCode.id);
-        await audit.record(trx, context, {
-          action: 'qr.deleted',
-          targetType: 'qr_code',
-          targetId: qrCode.id,
-          details: { qrId: qrCode.qrId, merchantId: qrCode.merchantId, deletedTransactions },
-        });
-        return { qrId: qrCode.qrId, deletedTransactions };
-      });
+      // Reversing its payments locks ledger accounts other payments lock too: retried on a deadlock.
+      return withRetry(() =>
+        db.transaction().execute(async (trx) => {
+          const qrCode = await loadVisible(trx, principal, idOrQrId, 'update');
+          const figures = await transactionsRepo.sumTotals(trx, { qrCodeId: qrCode.id });
+          const deletedTransactions = Number(
+            figures.successCount + figures.failedCount + figures.pendingCount,
+          );
+          // Its successful payments were credited to the merchant: each is reversed before it goes.
+          for (const transactionId of await transactionsRepo.findSuccessfulIds(trx, qrCode.id)) {
+            await merchantBalances.reverseQrPayment(trx, transactionId);
+          }
+          await repo.deleteQrCode(trx, qrCode.id);
+          await audit.record(trx, context, {
+            action: 'qr.deleted',
+            targetType: 'qr_code',
+            targetId: qrCode.id,
+            details: { qrId: qrCode.qrId, merchantId: qrCode.merchantId, deletedTransactions },
+          });
+          return { qrId: qrCode.qrId, deletedTransactions };
+        }),
+      );
     },
 
     /** Sets the status, or toggles it when none is given. Becoming Inactive stops a simulation. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../../db/database.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { Clock } from '../../lib/clock.ts';
+import { withRetry } from '../ledger/index.ts';
 import { qrInactive, simulationLimitReached, simulatorDisabled } from './errors.ts';
 import * as repo from './repo.ts';
 import type { QrCodeService } from './service.ts';
@@ -135,28 +136,31 @@ export function createSimulationRunner(deps: {
 
   /** One poll: returns how many payments were added. */
   async function runDue(): Promise<number> {
-    return db.transaction().execute(async (trx) => {
-      const now = clock.now();
-      const due = await repo.claimDueSimulations(trx, now, CLAIM_BATCH_SIZE);
-      let added = 0;
-      for (const qrCode of due) {
-        const room = settings.transactionsPerQrMax - qrCode.simulationGenerated;
-        const count = qrCode.status === 'Active' ? Math.max(0, Math.min(paymentsPerRun(random), room)) : 0;
-        const payments = Array.from({ length: count }, () => ({
-          ...simulatePayment(random, qrCode),
-          occurredAt: now,
-        }));
-        await transactions.recordGeneratedPayments(trx, qrCode, payments, 'simulator');
-        const finished = count >= room || qrCode.status !== 'Active';
-        await repo.recordSimulationRun(trx, qrCode.id, {
-          generated: count,
-          nextRunAt: finished ? null : new Date(now.getTime() + settings.intervalMs),
-          now,
-        });
-        added += count;
-      }
-      return added;
-    });
+    // Its payments lock the same rollup rows and ledger accounts as the API's: a deadlock is retried.
+    return withRetry(() =>
+      db.transaction().execute(async (trx) => {
+        const now = clock.now();
+        const due = await repo.claimDueSimulations(trx, now, CLAIM_BATCH_SIZE);
+        let added = 0;
+        for (const qrCode of due) {
+          const room = settings.transactionsPerQrMax - qrCode.simulationGenerated;
+          const count = qrCode.status === 'Active' ? Math.max(0, Math.min(paymentsPerRun(random), room)) : 0;
+          const payments = Array.from({ length: count }, () => ({
+            ...simulatePayment(random, qrCode),
+            occurredAt: now,
+          }));
+          await transactions.recordGeneratedPayments(trx, qrCode, payments, 'simulator');
+          const finished = count >= room || qrCode.status !== 'Active';
+          await repo.recordSimulationRun(trx, qrCode.id, {
+            generated: count,
+            nextRunAt: finished ? null : new Date(now.getTime() + settings.intervalMs),
+            now,
+          });
+          added += count;
+        }
+        return added;
+      }),
+    );
   }
 
   function schedule(): void {

@@ -18,7 +18,7 @@ import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from '../../lib/time-zone.ts';
 import { type AuditRow, type AuditService, insertAuditRow } from '../audit/index.ts';
-import { type MerchantBalanceService, postingRefusal } from '../ledger/index.ts';
+import { type MerchantBalanceService, postingRefusal, withRetry } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
 import {
   amountAboveMax,
@@ -138,6 +138,14 @@ export function createTransactionService(deps: {
   }
 
   /**
+   * A use case's transaction, run again on a deadlock or serialization failure: payments, their
+   * status moves and the simulator lock rollup rows and ledger accounts of one merchant.
+   */
+  function inTransaction<T>(run: (trx: Executor) => Promise<T>): Promise<T> {
+    return withRetry(() => db.transaction().execute(run));
+  }
+
+  /**
    * The payment, its history and audit rows, and its ledger credit (or, for one not Success, the
    * key's settling) in one autocommitted statement; null when the code is gone or not payable.
    */
@@ -185,23 +193,24 @@ export function createTransactionService(deps: {
   ): Promise<TransactionRow[]> {
     const now = clock.now();
     const rows = payments.map((payment) => paymentRow(qrCode, payment, origin, now));
-    const inserted = await repo.insertTransactions(trx, rows, {
-      cause: origin === 'manual' ? 'created' : origin,
-      actorId,
-      ids: rows.map(() => uuidv7(now.getTime())),
-    });
-    for (const transaction of inserted) {
+    // Ledger accounts first, rollup rows (locked by the insert's triggers) second: the order the
+    // one-statement path takes, so the two cannot deadlock each other.
+    for (const row of rows) {
       const idempotency =
         keyed === undefined
           ? undefined
-          : { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(transaction) };
-      if (transaction.status === 'Success') {
-        await merchantBalances.creditQrPayment(trx, creditOf(transaction), idempotency);
+          : { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(row) };
+      if (row.status === 'Success') {
+        await merchantBalances.creditQrPayment(trx, creditOf(row), idempotency);
       } else if (idempotency !== undefined) {
         await settleKey(trx, idempotency, now);
       }
     }
-    return inserted;
+    return repo.insertTransactions(trx, rows, {
+      cause: origin === 'manual' ? 'created' : origin,
+      actorId,
+      ids: rows.map(() => uuidv7(now.getTime())),
+    });
   }
 
   return {
@@ -242,11 +251,13 @@ export function createTransactionService(deps: {
         // A code this process has seen: one statement, one round trip (checks under its lock).
         const known = qrCodes.knownIdentity(input.qrId);
         if (known !== undefined && isVisible(principal, known.merchantId)) {
-          const transaction = await recordInOneStatement(known, payment, principal.userId, recorded, keyed);
+          const transaction = await withRetry(() =>
+            recordInOneStatement(known, payment, principal.userId, recorded, keyed),
+          );
           if (transaction !== null) return transaction;
         }
         // Otherwise (or when that statement found the code not payable, to say why): a transaction.
-        return await db.transaction().execute(async (trx) => {
+        return await inTransaction(async (trx) => {
           if (keyed !== undefined) await requireNewKey(trx, keyed.request, clock.now());
           // Shared lock: the code cannot be deactivated or deleted under a payment being recorded.
           const qrCode = await qrCodes.loadVisible(trx, principal, input.qrId, 'share');
@@ -309,7 +320,7 @@ export function createTransactionService(deps: {
       to: QrPaymentStatus,
       context: RequestContext,
     ): Promise<TransactionDetail> {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(async (trx) => {
         const before = await loadVisible(trx, principal, idOrPaymentId);
         if (!STATUS_MOVES[before.status].includes(to)) throw invalidStatusTransition(before.status, to);
         const now = clock.now();
@@ -336,7 +347,7 @@ export function createTransactionService(deps: {
     },
 
     async remove(principal: Principal, idOrPaymentId: string, context: RequestContext): Promise<string> {
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(async (trx) => {
         const transaction = await loadVisible(trx, principal, idOrPaymentId);
         // What the merchant was credited goes back first (422 if it has already been paid out).
         if (transaction.status === 'Success') await merchantBalances.reverseQrPayment(trx, transaction.id);
@@ -412,7 +423,7 @@ export function createTransactionService(deps: {
       within?: WithinTransaction<TransactionRow[]>,
     ): Promise<TransactionRow[]> {
       if (!simulatorEnabled) throw simulatorDisabled();
-      return db.transaction().execute(async (trx) => {
+      return inTransaction(async (trx) => {
         const qrCode = await qrCodes.loadVisible(trx, principal, qrId, 'share');
         if (qrCode.status !== 'Active') throw qrInactive(qrCode.qrId);
         const now = clock.now();
