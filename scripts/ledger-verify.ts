@@ -14,7 +14,7 @@ const config = loadConfigOrExit();
 const opened = await openDatabase(config, consoleLog, 'tijori-ledger-verify');
 let ok = false;
 try {
-  await migrateToLatest(opened.database.db);
+  await migrateToLatest(opened.database);
   const report = await createLedgerService({ db: opened.database.db, clock: systemClock }).verify();
   ok = report.ok;
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

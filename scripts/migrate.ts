@@ -6,7 +6,7 @@ import { consoleLog } from './cli.ts';
 const config = loadConfigOrExit();
 const opened = await openDatabase(config, consoleLog, 'tijori-migrate');
 try {
-  const { applied } = await migrateToLatest(opened.database.db);
+  const { applied } = await migrateToLatest(opened.database);
   process.stdout.write(
     applied.length === 0 ? 'database is up to date\n' : `applied: ${applied.join(', ')}\n`,
   );

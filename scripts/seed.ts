@@ -81,7 +81,7 @@ if (config.nodeEnv === 'production') {
 }
 const opened = await openDatabase(config, consoleLog, 'tijori-seed');
 try {
-  await migrateToLatest(opened.database.db);
+  await migrateToLatest(opened.database);
   const services = createServices({ config, database: opened.database });
   const { auth } = services;
   const admin = await auth.ensureAdmin(

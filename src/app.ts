@@ -17,6 +17,8 @@ import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
 import { ErrorEnvelope } from './http/schemas.ts';
 import { SECURITY_HEADERS } from './http/security-headers.ts';
 import { registerValidation } from './http/validation.ts';
+import { startWorkers, type Workers } from './jobs/runner.ts';
+import { platformTasks } from './jobs/tasks.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { createLogger } from './logger.ts';
@@ -44,6 +46,7 @@ import {
   simulationRoutes,
   transactionRoutes,
 } from './modules/qr/index.ts';
+import { createQueueService, queueRoutes } from './modules/queues/index.ts';
 import { createSystemService, operationsRoutes, systemRoutes } from './modules/system/index.ts';
 import {
   createSwapService,
@@ -139,6 +142,19 @@ export function createServices(deps: AppDeps) {
     settings: simulatorSettings,
     random,
   });
+  // The job workers are started by the process that runs them (main.ts, worker.ts, a test); the
+  // queue administration works without them.
+  const jobWorkers: { current: Workers | null } = { current: null };
+  let taskNames: readonly string[] = [];
+  const queues = createQueueService({
+    db,
+    clock,
+    audit,
+    taskNames: () => taskNames,
+    onPausesChanged: () => jobWorkers.current?.refreshPauses(),
+  });
+  const jobs = platformTasks({ db, clock, logger: deps.logger ?? createLogger(config), ledger, queues });
+  taskNames = jobs.tasks.map((task) => task.name);
   const system = createSystemService({
     db,
     pool: database.pool,
@@ -167,10 +183,41 @@ export function createServices(deps: AppDeps) {
     simulations,
     simulationRunner,
     system,
+    queues,
+    jobs,
+    jobWorkers,
   };
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/**
+ * Starts the job workers and the crontab (less the entries CRON_DISABLED names) in this process;
+ * `stop()` on the result finishes the jobs in hand.
+ */
+export async function startJobWorkers(deps: AppDeps, services: Services): Promise<Workers> {
+  const { config } = deps;
+  const known = new Set(services.jobs.tasks.map((task) => task.name));
+  const unknown = config.cronDisabled.filter((name) => !known.has(name));
+  if (unknown.length > 0) throw new Error(`CRON_DISABLED names unknown tasks: ${unknown.join(', ')}`);
+  const workers = await startWorkers({
+    db: deps.database.db,
+    pool: deps.database.pool,
+    logger: deps.logger ?? createLogger(config),
+    tasks: services.jobs.tasks,
+    crontab: services.jobs.crontab.filter((entry) => !config.cronDisabled.includes(entry.task.name)),
+    concurrency: config.workerConcurrency,
+    pollIntervalMs: config.workerPollIntervalMs,
+  });
+  services.jobWorkers.current = workers;
+  return {
+    ...workers,
+    async stop() {
+      services.jobWorkers.current = null;
+      await workers.stop();
+    },
+  };
+}
 
 /** The HTTP application. Callers that also use the services directly pass the same instance. */
 export async function buildApp(
@@ -259,6 +306,7 @@ export async function buildApp(
       await api.register(transactionRoutes, { transactions: services.transactions, random: services.random });
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
+      await api.register(queueRoutes, { queues: services.queues });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
       await api.register(swapRoutes, { swaps: services.swaps });

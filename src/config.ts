@@ -35,6 +35,13 @@ export interface Config {
    * are real ledger credits, so it is off by default in production.
    */
   readonly simulatorEnabled: boolean;
+  /** WORKERS=off: an API-only process (run `npm run worker` elsewhere). */
+  readonly workersEnabled: boolean;
+  readonly workerConcurrency: number;
+  /** How often workers look for jobs scheduled for later (new jobs arrive by LISTEN/NOTIFY). */
+  readonly workerPollIntervalMs: number;
+  /** Crontab entries switched off, by task name. */
+  readonly cronDisabled: readonly string[];
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
@@ -148,6 +155,10 @@ export function parseConfig(env: Env = process.env): Config {
     ),
     trustProxy: reader.boolean('TRUST_PROXY', false),
     simulatorEnabled: reader.boolean('SIMULATOR_ENABLED', !isProduction),
+    workersEnabled: reader.oneOf('WORKERS', ['on', 'off'] as const, 'on') === 'on',
+    workerConcurrency: reader.integer('WORKER_CONCURRENCY', 4, { min: 1, max: 100 }),
+    workerPollIntervalMs: reader.integer('WORKER_POLL_INTERVAL_MS', 1_000, { min: 50, max: 60_000 }),
+    cronDisabled: reader.list('CRON_DISABLED', []),
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),

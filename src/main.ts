@@ -1,39 +1,26 @@
-import { buildApp, createServices } from './app.ts';
+import { buildApp, createServices, startJobWorkers } from './app.ts';
 import { loadConfigOrExit } from './config.ts';
 import { openDatabase } from './db/connect.ts';
 import { migrateToLatest } from './db/migrate.ts';
+import type { Workers } from './jobs/runner.ts';
 import { createLogger } from './logger.ts';
-
-/**
- * Expired holds are voided every minute. Per-process housekeeping until the jobs issue brings the
- * crontab: the sweep locks each hold, so processes running it together do each hold once.
- */
-const HOLD_SWEEP_INTERVAL_MS = 60_000;
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger(config);
   const opened = await openDatabase(config, logger);
-  const { applied } = await migrateToLatest(opened.database.db);
+  const { applied } = await migrateToLatest(opened.database);
   if (applied.length > 0) logger.info({ applied }, 'migrations applied');
   const deps = { config, database: opened.database, logger };
   const services = createServices(deps);
   await services.ledger.ensurePlatformAccounts(config.currencies.map((currency) => currency.code));
-  const holdSweep = setInterval(() => {
-    services.ledger
-      .expireHolds()
-      .then((expired) => {
-        if (expired > 0) logger.info({ expired }, 'expired holds voided');
-      })
-      .catch((error: unknown) => logger.error({ err: error }, 'hold expiry sweep failed'));
-  }, HOLD_SWEEP_INTERVAL_MS);
-  holdSweep.unref();
   if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
     const outcome = await services.auth.ensureAdmin(config.adminEmail, config.adminPassword);
     logger.info({ email: config.adminEmail, outcome }, 'bootstrap admin');
   }
   const app = await buildApp(deps, services);
 
+  let workers: Workers | null = null;
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -44,9 +31,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     forced.unref();
-    clearInterval(holdSweep);
     try {
       await app.close();
+      // After the HTTP server: a request finishing now may still add a job (in its transaction).
+      await workers?.stop();
       await opened.close();
       app.log.info('shutdown complete');
       process.exit(0);
@@ -59,6 +47,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   await app.listen({ port: config.port, host: config.host });
+  // Jobs and the crontab run here too unless WORKERS=off (then `npm run worker` runs them).
+  workers = config.workersEnabled ? await startJobWorkers(deps, services) : null;
+  logger.info({ workers: config.workersEnabled }, 'job workers');
   if (config.simulatorEnabled) services.simulationRunner.start();
 }
 

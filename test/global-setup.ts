@@ -46,7 +46,7 @@ export default async function setup(project: TestProject) {
     poolMax: 1,
     statementTimeoutMs: 60_000,
   });
-  await migrateToLatest(template.db);
+  await migrateToLatest(template);
   await template.close();
 
   project.provide('adminDatabaseUrl', adminDatabaseUrl);

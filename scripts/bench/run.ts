@@ -72,7 +72,7 @@ const database = createDatabase({
   poolMax: 10,
   statementTimeoutMs: 15_000,
 });
-await migrateToLatest(database.db);
+await migrateToLatest(database);
 // For the write baselines: the server's own fee schedule (UPI_FEE_BASIS_POINTS unset: 0).
 const merchantBalances = createMerchantBalanceService({
   db: database.db,

@@ -1,5 +1,8 @@
+import { runMigrations as runJobQueueMigrations } from 'graphile-worker';
 import type { Kysely } from 'kysely';
 import { Migrator } from 'kysely/migration';
+import type pg from 'pg';
+import { silentJobLogger } from '../jobs/logger.ts';
 import { migrations } from './migrations/index.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations run against the schema they are creating, not the typed one.
@@ -14,8 +17,8 @@ export interface MigrationReport {
  * applies the batch in one transaction, so two processes starting at once cannot both migrate and
  * a failing migration leaves nothing half-applied.
  */
-export async function migrateToLatest(db: AnyDb): Promise<MigrationReport> {
-  const { error, results } = await createMigrator(db).migrateToLatest();
+export async function migrateToLatest(database: { db: AnyDb; pool: pg.Pool }): Promise<MigrationReport> {
+  const { error, results } = await createMigrator(database.db).migrateToLatest();
   const failed = results?.find((result) => result.status === 'Error');
   if (error !== undefined) {
     const where = failed === undefined ? '' : ` in ${failed.migrationName}`;
@@ -23,6 +26,8 @@ export async function migrateToLatest(db: AnyDb): Promise<MigrationReport> {
       cause: error,
     });
   }
+  // The job queue's own schema (graphile_worker), versioned by graphile-worker itself.
+  await runJobQueueMigrations({ pgPool: database.pool, logger: silentJobLogger });
   return { applied: (results ?? []).map((result) => result.migrationName) };
 }
 

@@ -301,6 +301,36 @@ export interface EventsTable {
   createdAt: Timestamp;
 }
 
+export interface JobTaskPausesTable {
+  task: string;
+  pausedBy: string | null;
+  pausedAt: Timestamp;
+}
+
+export interface JobCompletionsTable {
+  id: Generated<bigint>;
+  task: string;
+  jobId: bigint;
+  attempts: number;
+  completedAt: Timestamp;
+}
+
+export interface QueueMetricsTable {
+  recordedAt: Timestamp;
+  task: string;
+  queued: number;
+  running: number;
+  failed: number;
+  completedLastMinute: number;
+  oldestWaitingSec: number;
+}
+
+export interface SystemHealthReportsTable {
+  id: string;
+  report: Json;
+  createdAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -323,6 +353,10 @@ export interface Database {
   fxRates: FxRatesTable;
   fxQuotes: FxQuotesTable;
   events: EventsTable;
+  jobTaskPauses: JobTaskPausesTable;
+  jobCompletions: JobCompletionsTable;
+  queueMetrics: QueueMetricsTable;
+  systemHealthReports: SystemHealthReportsTable;
 }
 
 export type User = Selectable<UsersTable>;

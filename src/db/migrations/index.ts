@@ -5,6 +5,7 @@ import * as ledger from './0003_ledger.ts';
 import * as wallets from './0004_wallets.ts';
 import * as events from './0005_events.ts';
 import * as postingInOneRoundTrip from './0006_posting_in_one_round_trip.ts';
+import * as jobs from './0007_jobs.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004_wallets': wallets,
   '0005_events': events,
   '0006_posting_in_one_round_trip': postingInOneRoundTrip,
+  '0007_jobs': jobs,
 };
