@@ -153,7 +153,14 @@ export function createServices(deps: AppDeps) {
     taskNames: () => taskNames,
     onPausesChanged: () => jobWorkers.current?.refreshPauses(),
   });
-  const jobs = platformTasks({ db, clock, logger: deps.logger ?? createLogger(config), ledger, queues });
+  const jobs = platformTasks({
+    db,
+    clock,
+    logger: deps.logger ?? createLogger(config),
+    ledger,
+    queues,
+    idempotency,
+  });
   taskNames = jobs.tasks.map((task) => task.name);
   const system = createSystemService({
     db,

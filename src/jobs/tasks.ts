@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Logger } from 'pino';
 import { Type } from 'typebox';
 import type { Db } from '../db/database.ts';
+import type { IdempotencyStore } from '../http/idempotency.ts';
 import type { Clock } from '../lib/clock.ts';
 import { uuidv7 } from '../lib/ids.ts';
 import type { LedgerService } from '../modules/ledger/index.ts';
@@ -25,8 +26,9 @@ export function platformTasks(deps: {
   logger: Logger;
   ledger: LedgerService;
   queues: QueueService;
+  idempotency: IdempotencyStore;
 }) {
-  const { db, clock, logger, ledger, queues } = deps;
+  const { db, clock, logger, ledger, queues, idempotency } = deps;
 
   const expireHolds = defineTask({
     name: 'expire_holds',
@@ -134,12 +136,29 @@ export function platformTasks(deps: {
     },
   });
 
-  const tasks: readonly TaskDefinition[] = [expireHolds, queueMetrics, systemHealthReport];
+  const purgeIdempotencyKeys = defineTask({
+    name: 'purge_idempotency_keys',
+    payload: NoPayload,
+    maxAttempts: 3,
+    concurrency: 'serial',
+    async run() {
+      const purged = await idempotency.purgeExpired();
+      if (purged > 0) logger.info({ purged }, 'expired idempotency keys purged');
+    },
+  });
+
+  const tasks: readonly TaskDefinition[] = [
+    expireHolds,
+    queueMetrics,
+    systemHealthReport,
+    purgeIdempotencyKeys,
+  ];
   /** Cron fields in UTC: minute hour day-of-month month day-of-week. */
   const crontab: readonly CronEntry[] = [
     { task: queueMetrics, match: '* * * * *' },
     { task: expireHolds, match: '* * * * *' },
     { task: systemHealthReport, match: '0 6 * * *' },
+    { task: purgeIdempotencyKeys, match: '30 3 * * *' },
   ];
   return { tasks, crontab };
 }
