@@ -29,6 +29,7 @@ import {
   createAuthService,
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
+import { startEventDispatcher } from './modules/events/dispatcher.ts';
 import {
   createLedgerService,
   createMerchantBalanceService,
@@ -55,6 +56,12 @@ import {
   walletAnalyticsRoutes,
   walletRoutes,
 } from './modules/wallets/index.ts';
+import {
+  createWebhookService,
+  scheduleDeliveryAttempts,
+  webhookRoutes,
+  webhookTasks,
+} from './modules/webhooks/index.ts';
 
 export const API_PREFIX = '/api/v1';
 const UNVERSIONED_PREFIX = '/api/';
@@ -153,14 +160,28 @@ export function createServices(deps: AppDeps) {
     taskNames: () => taskNames,
     onPausesChanged: () => jobWorkers.current?.refreshPauses(),
   });
-  const jobs = platformTasks({
+  const logger = deps.logger ?? createLogger(config);
+  const webhooks = createWebhookService({
     db,
     clock,
-    logger: deps.logger ?? createLogger(config),
-    ledger,
-    queues,
-    idempotency,
+    audit,
+    logger,
+    settings: {
+      retryScheduleMs: config.webhookRetryScheduleMs,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+      disableAfterMs: config.webhookDisableAfterMs,
+      secretOverlapMs: config.webhookSecretOverlapMs,
+      encryptionKey: config.encryptionKey,
+    },
+    scheduleAttempts: scheduleDeliveryAttempts,
   });
+  const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency });
+  const webhookJobs = webhookTasks(webhooks, logger);
+  const jobs = {
+    tasks: [...platform.tasks, webhookJobs.deliver, webhookJobs.archive],
+    crontab: [...platform.crontab, { task: webhookJobs.archive, match: '0 2 * * *' }],
+  };
   taskNames = jobs.tasks.map((task) => task.name);
   const system = createSystemService({
     db,
@@ -193,6 +214,7 @@ export function createServices(deps: AppDeps) {
     queues,
     jobs,
     jobWorkers,
+    webhooks,
   };
 }
 
@@ -217,10 +239,16 @@ export async function startJobWorkers(deps: AppDeps, services: Services): Promis
     pollIntervalMs: config.workerPollIntervalMs,
   });
   services.jobWorkers.current = workers;
+  const dispatcher = startEventDispatcher({
+    dispatch: () => services.webhooks.dispatchPending(),
+    intervalMs: config.eventDispatchIntervalMs,
+    logger: deps.logger ?? createLogger(config),
+  });
   return {
     ...workers,
     async stop() {
       services.jobWorkers.current = null;
+      await dispatcher.stop();
       await workers.stop();
     },
   };
@@ -314,6 +342,7 @@ export async function buildApp(
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
       await api.register(queueRoutes, { queues: services.queues });
+      await api.register(webhookRoutes, { webhooks: services.webhooks });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
       await api.register(swapRoutes, { swaps: services.swaps });

@@ -42,6 +42,17 @@ export interface Config {
   readonly workerPollIntervalMs: number;
   /** Crontab entries switched off, by task name. */
   readonly cronDisabled: readonly string[];
+  /** Waits before each retry of a failed webhook delivery (1m, 5m, 30m, 2h, 6h, 12h). */
+  readonly webhookRetryScheduleMs: readonly number[];
+  /** Allow webhook URLs on private, loopback or link-local addresses (development and tests). */
+  readonly webhookAllowPrivate: boolean;
+  readonly webhookTimeoutMs: number;
+  /** An endpoint failing every delivery this long is disabled. */
+  readonly webhookDisableAfterMs: number;
+  /** How long a rotated-out secret keeps signing beside the new one. */
+  readonly webhookSecretOverlapMs: number;
+  /** How often workers look for committed events to deliver. */
+  readonly eventDispatchIntervalMs: number;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
@@ -57,6 +68,24 @@ export interface Config {
 }
 
 /** A configuration whose secrets are known: what the running application is built with. */
+const DEFAULT_WEBHOOK_RETRY_SCHEDULE = ['1m', '5m', '30m', '2h', '6h', '12h'];
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `1m,5m,30m` (units ms, s, m, h, d) as milliseconds; a problem is reported for a bad item. */
+function parseDurations(name: string, items: readonly string[], problems: string[]): number[] {
+  const parsed: number[] = [];
+  for (const item of items) {
+    const match = /^(\d{1,9})(ms|s|m|h|d)$/.exec(item);
+    const unit = match?.[2] === undefined ? undefined : DURATION_UNITS_MS[match[2]];
+    if (match === null || unit === undefined) {
+      problems.push(`${name}: "${item}" is not a duration like 30s, 5m or 2h`);
+      continue;
+    }
+    parsed.push(Number(match[1]) * unit);
+  }
+  return parsed;
+}
+
 export type ResolvedConfig = Config & { readonly jwtSecret: string; readonly encryptionKey: string };
 
 export class ConfigError extends Error {
@@ -159,6 +188,22 @@ export function parseConfig(env: Env = process.env): Config {
     workerConcurrency: reader.integer('WORKER_CONCURRENCY', 4, { min: 1, max: 100 }),
     workerPollIntervalMs: reader.integer('WORKER_POLL_INTERVAL_MS', 1_000, { min: 50, max: 60_000 }),
     cronDisabled: reader.list('CRON_DISABLED', []),
+    webhookRetryScheduleMs: parseDurations(
+      'WEBHOOK_RETRY_SCHEDULE',
+      reader.list('WEBHOOK_RETRY_SCHEDULE', DEFAULT_WEBHOOK_RETRY_SCHEDULE),
+      problems,
+    ),
+    webhookAllowPrivate: reader.boolean('WEBHOOK_ALLOW_PRIVATE', !isProduction),
+    webhookTimeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, { min: 100, max: 60_000 }),
+    webhookDisableAfterMs: reader.integer('WEBHOOK_DISABLE_AFTER_MS', 86_400_000, {
+      min: 1_000,
+      max: 2_592_000_000,
+    }),
+    webhookSecretOverlapMs: reader.integer('WEBHOOK_SECRET_OVERLAP_MS', 86_400_000, {
+      min: 0,
+      max: 2_592_000_000,
+    }),
+    eventDispatchIntervalMs: reader.integer('EVENT_DISPATCH_INTERVAL_MS', 200, { min: 10, max: 60_000 }),
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),

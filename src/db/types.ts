@@ -299,6 +299,37 @@ export interface EventsTable {
   type: string;
   payload: Json;
   createdAt: Timestamp;
+  dispatchedAt: Timestamp | null;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  merchantId: string;
+  url: string;
+  eventTypes: string[];
+  enabled: Generated<boolean>;
+  secretSealed: string;
+  previousSecretSealed: string | null;
+  previousSecretExpiresAt: Timestamp | null;
+  failingSince: Timestamp | null;
+  disabledReason: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'succeeded' | 'failed';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  eventId: string;
+  endpointId: string;
+  attempt: number;
+  status: WebhookDeliveryStatus;
+  responseStatus: number | null;
+  durationMs: number | null;
+  error: string | null;
+  createdAt: Timestamp;
+  nextAttemptAt: Timestamp | null;
 }
 
 export interface JobTaskPausesTable {
@@ -357,6 +388,8 @@ export interface Database {
   jobCompletions: JobCompletionsTable;
   queueMetrics: QueueMetricsTable;
   systemHealthReports: SystemHealthReportsTable;
+  webhookEndpoints: WebhookEndpointsTable;
+  webhookDeliveries: WebhookDeliveriesTable;
 }
 
 export type User = Selectable<UsersTable>;

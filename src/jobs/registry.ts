@@ -15,14 +15,18 @@ export interface JobContext {
  * that throws is retried with exponential backoff (graphile-worker: e^attempt seconds, capped at
  * e^10) until `maxAttempts`; after that the job stays, failed, for an admin to retry or clean.
  */
-export interface TaskDefinition<S extends TSchema = TSchema> {
+export interface TaskDefinition<S extends TSchema = TSchema> extends TaskSpec<S> {
+  run(payload: Static<S>, context: JobContext): Promise<void>;
+}
+
+/** What adding a job needs to know of its task (a module may enqueue before the task is bound). */
+export interface TaskSpec<S extends TSchema = TSchema> {
   /** The job queue's task identifier: lowercase words joined by `_`. */
   readonly name: string;
   readonly payload: S;
   readonly maxAttempts: number;
   /** `serial`: one job of this task at a time across all workers (a named queue). */
   readonly concurrency: 'serial' | 'parallel';
-  run(payload: Static<S>, context: JobContext): Promise<void>;
 }
 
 export function defineTask<S extends TSchema>(task: TaskDefinition<S>): TaskDefinition<S> {
@@ -35,7 +39,7 @@ export function defineTask<S extends TSchema>(task: TaskDefinition<S>): TaskDefi
 
 /** Refuses a payload its task would not accept: a bug in the caller, caught where it is made. */
 export function assertPayload<S extends TSchema>(
-  task: TaskDefinition<S>,
+  task: TaskSpec<S>,
   payload: unknown,
 ): asserts payload is Static<S> {
   if (!Value.Check(task.payload, payload)) {

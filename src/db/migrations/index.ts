@@ -6,6 +6,7 @@ import * as wallets from './0004_wallets.ts';
 import * as events from './0005_events.ts';
 import * as postingInOneRoundTrip from './0006_posting_in_one_round_trip.ts';
 import * as jobs from './0007_jobs.ts';
+import * as webhooks from './0008_webhooks.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_events': events,
   '0006_posting_in_one_round_trip': postingInOneRoundTrip,
   '0007_jobs': jobs,
+  '0008_webhooks': webhooks,
 };

@@ -9,6 +9,7 @@ import { isUuid, randomCode, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMajorUnits, toMinorUnits } from '../../lib/money.ts';
 import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
+import { recordEvents } from '../events/record.ts';
 import { type MerchantBalanceService, withRetry } from '../ledger/index.ts';
 import type { MerchantService } from '../merchants/index.ts';
 import {
@@ -20,6 +21,7 @@ import {
   simulatorDisabled,
 } from './errors.ts';
 import { type QrImageFormat, renderQrImage } from './image.ts';
+import { presentQrCode } from './present.ts';
 import * as repo from './repo.ts';
 import { percentage } from './stats.ts';
 import * as transactionsRepo from './transactions.repo.ts';
@@ -75,6 +77,17 @@ export function createQrCodeService(deps: {
   merchantBalances: Pick<MerchantBalanceService, 'reverseQrPayment'>;
 }) {
   const { db, clock, audit, merchants, simulationIntervalMs, simulatorEnabled, merchantBalances } = deps;
+
+  /** `qr.*` events carry the code as the API shows it. */
+  function recordQrEvent(
+    executor: Executor,
+    type: 'qr.created' | 'qr.updated' | 'qr.deleted',
+    qrCode: QrCodeRow,
+  ) {
+    return recordEvents(executor, [
+      { type, merchantId: qrCode.merchantId, data: presentQrCode(qrCode), createdAt: clock.now() },
+    ]);
+  }
 
   /** A QR code the principal may see, by UUID or qrId; another tenant's is "not found". */
   async function loadVisible(
@@ -169,6 +182,7 @@ export function createQrCodeService(deps: {
               targetId: qrCode.id,
               details: { qrId, merchantId, vpa: qrCode.vpa },
             });
+            await recordQrEvent(trx, 'qr.created', qrCode);
             await within?.(trx, qrCode);
             return qrCode;
           }
@@ -231,6 +245,7 @@ export function createQrCodeService(deps: {
                 : {}),
             },
           });
+          await recordQrEvent(trx, 'qr.updated', updated);
         }
         return updated;
       });
@@ -261,6 +276,7 @@ export function createQrCodeService(deps: {
             targetId: qrCode.id,
             details: { qrId: qrCode.qrId, merchantId: qrCode.merchantId, deletedTransactions },
           });
+          await recordQrEvent(trx, 'qr.deleted', qrCode);
           return { qrId: qrCode.qrId, deletedTransactions };
         }),
       );
@@ -290,6 +306,7 @@ export function createQrCodeService(deps: {
           targetId: before.id,
           details: { qrId: before.qrId, from: before.status, to },
         });
+        await recordQrEvent(trx, 'qr.updated', updated);
         return updated;
       });
     },

@@ -115,10 +115,12 @@ export async function recordPayment(
     row: TransactionRow;
     history: { id: string; cause: string; actorId: string | null };
     audit: AuditRow;
+    /** The `payment.*` event (id, type, the payment as the API shows it). */
+    event: { id: string; type: string; data: unknown };
     settlement: RawBuilder<unknown> | null;
   },
 ): Promise<boolean> {
-  const { row, history, audit } = input;
+  const { row, history, audit, event } = input;
   const { rows } = await sql<{ id: string }>`
     WITH code AS (
       SELECT id FROM qr_codes
@@ -145,6 +147,11 @@ export async function recordPayment(
       SELECT ${audit.id}::uuid, ${audit.actorId}::uuid, ${audit.actorRole}::text, ${audit.action}::text,
         ${audit.targetType}::text, ${audit.targetId}::text, ${audit.ip}::text, ${audit.userAgent}::text,
         ${audit.requestId}::text, ${JSON.stringify(audit.details)}::jsonb, ${audit.createdAt}::timestamptz
+      FROM payment
+    ), event AS (
+      INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+      SELECT ${event.id}::uuid, ${row.merchantId}::uuid, NULL, ${event.type}::text,
+        ${JSON.stringify(event.data)}::jsonb, ${row.createdAt}::timestamptz
       FROM payment
     )
     SELECT payment.id, ${input.settlement ?? sql`NULL`} AS settled FROM payment`.execute(executor);

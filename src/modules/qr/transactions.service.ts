@@ -18,6 +18,7 @@ import { isUuid, randomCode, randomDigits, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import { DEFAULT_TIME_ZONE, isTimeZone } from '../../lib/time-zone.ts';
 import { type AuditRow, type AuditService, insertAuditRow } from '../audit/index.ts';
+import { type NewEvent, recordEvents } from '../events/record.ts';
 import { type MerchantBalanceService, postingRefusal, withRetry } from '../ledger/index.ts';
 import { TRANSACTION_CSV_HEADER, transactionCsvLine } from './csv.ts';
 import {
@@ -29,6 +30,7 @@ import {
   transactionNotFound,
   utrTaken,
 } from './errors.ts';
+import { presentTransaction } from './present.ts';
 import type { QrCodeIdentity, QrCodeRow, QrCodeService } from './service.ts';
 import { isVisible, tenantOf } from './service.ts';
 import { type Random, type SimulatedPayment, simulatePayment } from './simulation-data.ts';
@@ -173,6 +175,11 @@ export function createTransactionService(deps: {
         row,
         history: { id: uuidv7(now.getTime()), cause: 'created', actorId },
         audit: auditRow(row),
+        event: {
+          id: uuidv7(now.getTime()),
+          type: paymentEventType(row.status),
+          data: presentTransaction(row),
+        },
         settlement,
       });
       return inserted ? row : null;
@@ -206,11 +213,16 @@ export function createTransactionService(deps: {
         await settleKey(trx, idempotency, now);
       }
     }
-    return repo.insertTransactions(trx, rows, {
+    const inserted = await repo.insertTransactions(trx, rows, {
       cause: origin === 'manual' ? 'created' : origin,
       actorId,
       ids: rows.map(() => uuidv7(now.getTime())),
     });
+    await recordEvents(
+      trx,
+      inserted.map((transaction) => paymentEvent(transaction, now)),
+    );
+    return inserted;
   }
 
   return {
@@ -336,6 +348,7 @@ export function createTransactionService(deps: {
         // Lost a race with another move: the status is no longer the one checked above.
         if (updated === undefined) throw invalidStatusTransition(before.status, to);
         if (to === 'Success') await merchantBalances.creditQrPayment(trx, creditOf(updated));
+        await recordEvents(trx, [paymentEvent(updated, now)]);
         await audit.record(trx, context, {
           action: 'qr_payment.status_changed',
           targetType: 'qr_transaction',
@@ -478,6 +491,26 @@ type PaymentInput = Omit<SimulatedPayment, 'customerName' | 'customerPhone' | 'c
   customerPhone: string | null;
   customerUpiApp: UpiApp | null;
 };
+
+/** QR payments report `payment.*` events like gateway payments, with `data.source: "qr"`. */
+function paymentEventType(
+  status: QrPaymentStatus,
+): 'payment.succeeded' | 'payment.failed' | 'payment.pending' {
+  return status === 'Success'
+    ? 'payment.succeeded'
+    : status === 'Failed'
+      ? 'payment.failed'
+      : 'payment.pending';
+}
+
+function paymentEvent(transaction: TransactionRow, now: Date): NewEvent {
+  return {
+    type: paymentEventType(transaction.status),
+    merchantId: transaction.merchantId,
+    data: presentTransaction(transaction),
+    createdAt: now,
+  };
+}
 
 /** QR payments are UPI, in rupees (the column's only allowed value). */
 const QR_CURRENCY = 'INR';
