@@ -80,7 +80,8 @@ export function ledgerScenarios(context: {
         };
       },
       // The route's SQL (payee's wallet known): one statement checking the payee is active and
-      // the key is new, posting the entry and storing the reply.
+      // the key is new, posting the entry (with its wallet events), recording transfer.completed
+      // and storing the reply.
       baseline: async () => {
         const [from, to] = pickPair();
         const posting = ledger.postingCall({
@@ -96,7 +97,14 @@ export function ledgerScenarios(context: {
             body: { success: true },
           },
         });
-        if (!(await postToActiveUser(db, to.id, posting))) throw new Error('bench payee missing');
+        const event = {
+          id: uuidv7(),
+          type: 'transfer.completed',
+          userId: from.id,
+          data: { fromUserId: from.id, toUserId: to.id, currency: 'INR', amountMinor: '150', note: null },
+          createdAt: new Date(),
+        };
+        if (!(await postToActiveUser(db, to.id, posting, event))) throw new Error('bench payee missing');
       },
     },
     {

@@ -9,7 +9,8 @@ const ROLLUP_SHARDS = 16;
  * commit), instead of a request hook claiming the key in a statement and a commit of its own.
  * DESIGN.md section 8: round trips are what cost; the transfer route went from six to two.
  * And a posting to a hot account may name all its shards, `ledger_post` picking the connection's;
- * the QR rollups spread over 16 shards instead of 8.
+ * the QR rollups spread over 16 shards instead of 8; and a wallet's every movement records a
+ * `wallet.credited` or `wallet.debited` event.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   // More rollup shards than the server's pool has connections (DB_POOL_MAX, 10 by default): with
@@ -116,6 +117,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         v_balance bigint;
         v_count integer;
         v_postings jsonb := '[]'::jsonb;
+        v_wallet_owners uuid[] := '{}';
+        v_increases boolean[] := '{}';
       BEGIN
         -- A key already answered (or in flight, or used for another request) stops the whole
         -- statement, so a caller that wrote before posting (in the same statement) keeps nothing.
@@ -181,6 +184,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
           END IF;
           v_balances := v_balances || v_balance;
           v_currencies := v_currencies || v_account.currency;
+          v_wallet_owners := v_wallet_owners || CASE WHEN v_account.purpose = 'wallet' THEN v_account.owner_id END;
+          v_increases := v_increases || ((v_account.normal_side = 'debit') = (v_amounts[i] > 0));
           -- Edge-triggered: one event when the available balance goes from at or above the
           -- owner's threshold to below it; it re-arms once the balance is back above.
           IF v_account.low_balance_threshold_minor IS NOT NULL
@@ -218,6 +223,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         SELECT posting_id, v_entry_id, account_id, amount, currency, balance_after, v_at
         FROM unnest(v_posting_ids, v_account_ids, v_amounts, v_currencies, v_balances)
           AS line (posting_id, account_id, amount, currency, balance_after);
+        -- Every movement of a wallet is an event for its owner (webhooks of the events issue, sockets).
+        INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+        SELECT gen_random_uuid(), NULL, owner_id,
+          CASE WHEN increase THEN 'wallet.credited' ELSE 'wallet.debited' END,
+          jsonb_build_object('accountId', account_id, 'currency', currency, 'amountMinor', abs(amount)::text,
+            'balanceAfterMinor', balance_after::text, 'entryId', v_entry_id, 'entryType', p_entry->>'type'),
+          v_at
+        FROM unnest(v_account_ids, v_amounts, v_currencies, v_balances, v_wallet_owners, v_increases)
+          AS line (account_id, amount, currency, balance_after, owner_id, increase)
+        WHERE owner_id IS NOT NULL;
         IF p_idempotency IS NOT NULL THEN
           PERFORM idempotency_store(p_idempotency);
         END IF;

@@ -9,6 +9,7 @@ import { isUuid, uuidv7 } from '../../lib/ids.ts';
 import { type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { AuthService } from '../auth/index.ts';
+import { recordEvents } from '../events/record.ts';
 import { type EntryRequest, type LedgerService, postingRefusal, withRetry } from '../ledger/index.ts';
 import {
   duplicateReference,
@@ -227,7 +228,28 @@ export function createWalletService(deps: {
         };
         return { result, entry };
       };
-      // One statement: the key's check, the posting and the stored reply commit together.
+      // The payee's check, the key's check, the posting, the event and the stored reply: one statement.
+      const post = async (entry: EntryRequest, result: TransferResult): Promise<boolean> => {
+        const now = clock.now();
+        try {
+          return await repo.postToActiveUser(db, result.toUserId, ledger.postingCall(entry), {
+            id: uuidv7(now.getTime()),
+            type: 'transfer.completed',
+            userId: principal.userId,
+            data: {
+              entryId: result.entryId,
+              fromUserId: principal.userId,
+              toUserId: result.toUserId,
+              currency: result.currency.code,
+              amountMinor: result.amountMinor.toString(),
+              note: input.note ?? null,
+            },
+            createdAt: now,
+          });
+        } catch (error) {
+          throw postingRefusal(error) ?? error;
+        }
+      };
       return withRetry(async () => {
         // A payee whose wallet this process has seen: checked (still active) in that statement.
         const knownPayee = isUuid(input.to)
@@ -236,13 +258,7 @@ export function createWalletService(deps: {
         if (knownPayee !== undefined) {
           const from = await walletAccount(principal.userId, currency.code);
           const { result, entry } = transferEntry(input.to, from, knownPayee);
-          let posted: boolean;
-          try {
-            posted = await repo.postToActiveUser(db, input.to, ledger.postingCall(entry));
-          } catch (error) {
-            throw postingRefusal(error) ?? error;
-          }
-          if (!posted) return refuse(recipientNotFound());
+          if (!(await post(entry, result))) return refuse(recipientNotFound());
           return result;
         }
         const recipient = await auth.findActiveUser(
@@ -255,7 +271,8 @@ export function createWalletService(deps: {
           walletAccount(recipient.id, currency.code),
         ]);
         const { result, entry } = transferEntry(recipient.id, from, to);
-        await ledger.post(db, entry);
+        // Deactivated since the lookup: refused like a payee never found.
+        if (!(await post(entry, result))) return refuse(recipientNotFound());
         return result;
       });
     },
@@ -333,6 +350,22 @@ export function createWalletService(deps: {
             targetId: id,
             details: { userId: withdrawal.userId, amountMinor: withdrawal.amountMinor.toString() },
           });
+          await recordEvents(trx, [
+            {
+              type: outcome.status === 'completed' ? 'withdrawal.completed' : 'withdrawal.failed',
+              merchantId: null,
+              userId: settled.userId,
+              data: {
+                withdrawalId: settled.id,
+                currency: settled.currency,
+                amountMinor: settled.amountMinor.toString(),
+                destination: settled.destination,
+                status: settled.status,
+                failureReason: settled.failureReason,
+              },
+              createdAt: now,
+            },
+          ]);
           await within?.(trx, settled);
           return settled;
         }),
