@@ -59,7 +59,7 @@ export async function startWorkers(options: WorkerOptions): Promise<Workers> {
       const body = cron === undefined ? payload : own;
       assertPayload(task, body);
       await task.run(body, {
-        jobId: helpers.job.id,
+        jobId: String(helpers.job.id),
         attempt: helpers.job.attempts,
         maxAttempts: helpers.job.max_attempts,
       });
