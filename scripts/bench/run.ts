@@ -18,6 +18,9 @@ import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 import { ledgerScenarios } from './ledger.ts';
 import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
 import type { Scenario } from './scenario.ts';
+import { type FanoutResult, runWebhookFanout } from './webhook-fanout.ts';
+
+const WEBHOOK_FANOUT = 'webhook-fanout';
 
 /**
  * `npm run bench [-- --scenario NAME[,NAME...] --duration SEC --concurrency N]`
@@ -98,6 +101,8 @@ const server = spawn(
       PORT: String(port),
       DATABASE_URL: postgres.connectionString,
       RATE_LIMIT_MAX_REQUESTS: '10000000',
+      // webhook-fanout delivers to a receiver on this machine.
+      WEBHOOK_ALLOW_PRIVATE: 'true',
       ...(process.env.BENCH_DB_POOL_MAX === undefined ? {} : { DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX }),
       JWT_SECRET: jwtSecret,
       ENCRYPTION_KEY: randomBytes(32).toString('hex'),
@@ -112,8 +117,11 @@ try {
   // One name, or several separated by commas (scenarios sharing a data set load it once).
   const wanted = args.scenario?.split(',');
   const selected = scenarios.filter((scenario) => wanted === undefined || wanted.includes(scenario.name));
-  if (selected.length === 0)
-    throw new Error(`unknown scenario ${args.scenario}; have ${scenarios.map((s) => s.name).join(', ')}`);
+  const fanout = wanted === undefined || wanted.includes(WEBHOOK_FANOUT);
+  if (selected.length === 0 && !fanout)
+    throw new Error(
+      `unknown scenario ${args.scenario}; have ${[...scenarios.map((s) => s.name), WEBHOOK_FANOUT].join(', ')}`,
+    );
   const results: Result[] = [];
   for (const scenario of selected) {
     await scenario.prepare?.();
@@ -123,6 +131,11 @@ try {
     const fixed = await runFixed(scenario);
     results.push(fixed);
     console.log(JSON.stringify(fixed));
+  }
+  if (fanout) {
+    const result = await runWebhookFanout({ baseUrl, db: database.db });
+    console.log(JSON.stringify(result));
+    printFanout(result);
   }
   printTable(results);
   if (profile) await printCostliestStatements();
@@ -449,6 +462,12 @@ function printTable(results: Result[]): void {
       ].join(' '),
     );
   }
+}
+
+function printFanout(result: FanoutResult): void {
+  console.log(
+    `\n${result.scenario}: ${result.events} events, ${result.throughput} deliveries/s, commit to delivery p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, errors ${result.errors}`,
+  );
 }
 
 async function waitForHealth(): Promise<void> {

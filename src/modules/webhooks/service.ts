@@ -569,6 +569,21 @@ export function createWebhookService(deps: {
       const outcome: AttemptOutcome = row.enabled
         ? await send(row, { id: row.eventId, type: row.type, createdAt: row.createdAt, payload: row.payload })
         : { delivered: false, responseStatus: null, durationMs: 0, error: 'endpoint disabled' };
+      if (outcome.delivered) {
+        // The common case in one statement, without the endpoint's row lock (every delivery to a
+        // busy endpoint would queue on it): settle the attempt, and end a failing streak if any.
+        await sql`
+          WITH settled AS (
+            UPDATE webhook_deliveries
+            SET status = 'succeeded', response_status = ${outcome.responseStatus}::integer,
+              duration_ms = ${outcome.durationMs}::integer, error = NULL, next_attempt_at = NULL
+            WHERE id = ${row.id}::uuid AND status = 'pending'
+            RETURNING endpoint_id
+          )
+          UPDATE webhook_endpoints SET failing_since = NULL
+          WHERE id IN (SELECT endpoint_id FROM settled) AND failing_since IS NOT NULL`.execute(db);
+        return;
+      }
       await db.transaction().execute(async (trx) => {
         const endpoint = await trx
           .selectFrom('webhookEndpoints')
@@ -578,12 +593,12 @@ export function createWebhookService(deps: {
           .executeTakeFirst();
         const now = clock.now();
         const waitMs = settings.retryScheduleMs[row.attempt - 1];
-        const retry = !outcome.delivered && endpoint?.enabled === true && waitMs !== undefined;
+        const retry = endpoint?.enabled === true && waitMs !== undefined;
         const nextAttemptAt = retry ? new Date(now.getTime() + waitMs) : null;
         const settled = await trx
           .updateTable('webhookDeliveries')
           .set({
-            status: outcome.delivered ? 'succeeded' : 'failed',
+            status: 'failed',
             responseStatus: outcome.responseStatus,
             durationMs: outcome.durationMs,
             error: outcome.error,
@@ -593,16 +608,6 @@ export function createWebhookService(deps: {
           .where('status', '=', 'pending')
           .executeTakeFirst();
         if (settled.numUpdatedRows === 0n || endpoint === undefined) return;
-        if (outcome.delivered) {
-          if (endpoint.failingSince !== null) {
-            await trx
-              .updateTable('webhookEndpoints')
-              .set({ failingSince: null })
-              .where('id', '=', endpoint.id)
-              .execute();
-          }
-          return;
-        }
         const failingSince = endpoint.failingSince ?? now;
         if (endpoint.enabled && now.getTime() - failingSince.getTime() >= settings.disableAfterMs) {
           const reason = `every delivery failed for ${Math.round(settings.disableAfterMs / 3_600_000)} hours`;
