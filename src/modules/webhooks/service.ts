@@ -592,8 +592,11 @@ export function createWebhookService(deps: {
           .forUpdate()
           .executeTakeFirst();
         const now = clock.now();
+        const failingSince = endpoint?.failingSince ?? now;
+        const disabling =
+          endpoint?.enabled === true && now.getTime() - failingSince.getTime() >= settings.disableAfterMs;
         const waitMs = settings.retryScheduleMs[row.attempt - 1];
-        const retry = endpoint?.enabled === true && waitMs !== undefined;
+        const retry = endpoint?.enabled === true && !disabling && waitMs !== undefined;
         const nextAttemptAt = retry ? new Date(now.getTime() + waitMs) : null;
         const settled = await trx
           .updateTable('webhookDeliveries')
@@ -608,9 +611,8 @@ export function createWebhookService(deps: {
           .where('status', '=', 'pending')
           .executeTakeFirst();
         if (settled.numUpdatedRows === 0n || endpoint === undefined) return;
-        const failingSince = endpoint.failingSince ?? now;
-        if (endpoint.enabled && now.getTime() - failingSince.getTime() >= settings.disableAfterMs) {
-          const reason = `every delivery failed for ${Math.round(settings.disableAfterMs / 3_600_000)} hours`;
+        if (disabling) {
+          const reason = `every delivery failed for ${describeDuration(settings.disableAfterMs)}`;
           await trx
             .updateTable('webhookEndpoints')
             .set({ enabled: false, disabledReason: reason, failingSince, updatedAt: now })
@@ -670,3 +672,15 @@ export function createWebhookService(deps: {
 }
 
 export type WebhookService = ReturnType<typeof createWebhookService>;
+
+/** 86400000 → "24 hours", 90000 → "90 seconds": the unit that states it exactly. */
+function describeDuration(ms: number): string {
+  for (const [unit, size] of [
+    ['hours', 3_600_000],
+    ['minutes', 60_000],
+    ['seconds', 1_000],
+  ] as const) {
+    if (ms % size === 0 && ms >= size) return `${ms / size} ${unit}`;
+  }
+  return `${ms} ms`;
+}

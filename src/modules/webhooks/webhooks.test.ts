@@ -1327,9 +1327,8 @@ describe('with WEBHOOK_DISABLE_AFTER_MS=1000 and WEBHOOK_SECRET_OVERLAP_MS=0', (
       expect(failing.requests).toHaveLength(attempts.length);
     });
 
-    // Product bug: the attempt that disables the endpoint is stored with next_attempt_at set
-    // (computed before the disable decision) although no further attempt is made.
-    it.fails('the attempt that disabled the endpoint announces no next attempt', async () => {
+    // The attempt that disables the endpoint is its last: it announces no next one.
+    it('the attempt that disabled the endpoint announces no next attempt', async () => {
       const deliveries = await listDeliveries(owner, endpoint.webhook.id);
       expect(deliveries.length).toBeGreaterThan(0);
       expect(deliveries[0]?.status).toBe('failed');
