@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { ResolvedConfig } from './config.ts';
 import type { DatabaseHandle } from './db/database.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
-import { tooManyRequests } from './http/errors.ts';
+import { AppError, tooManyRequests } from './http/errors.ts';
 import { registerGuard } from './http/guard.ts';
 import { createIdempotencyStore, registerIdempotency } from './http/idempotency.ts';
 import { createMetrics, registerRequestMetrics } from './http/metrics.ts';
@@ -62,6 +62,7 @@ import {
   webhookRoutes,
   webhookTasks,
 } from './modules/webhooks/index.ts';
+import { attachRealtime } from './realtime/sockets.ts';
 
 export const API_PREFIX = '/api/v1';
 const UNVERSIONED_PREFIX = '/api/';
@@ -354,6 +355,30 @@ export async function buildApp(
     },
     { prefix: API_PREFIX },
   );
+
+  const realtime = await attachRealtime({
+    server: app.server,
+    db: deps.database.db,
+    pool: deps.database.pool,
+    logger: app.log as unknown as Logger,
+    authenticators: {
+      verifyAccessToken: services.auth.verifyAccessToken,
+      authenticateApiCredentials: services.merchants.authenticateApiCredentials,
+    },
+    findVisibleQrCode: (principal, qrId) =>
+      services.qrCodes.loadVisible(deps.database.db, principal, qrId).then(
+        (qrCode) => qrCode,
+        (error: unknown) => {
+          if (error instanceof AppError && error.statusCode === 404) return null;
+          throw error;
+        },
+      ),
+    corsOrigins: config.corsOrigins,
+  });
+  // Sockets go first, so the HTTP server's close is not held open by their connections.
+  app.addHook('preClose', async () => {
+    await realtime.close();
+  });
   return app;
 }
 

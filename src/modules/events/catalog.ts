@@ -26,3 +26,6 @@ const KNOWN = new Set<string>(EVENT_TYPES);
 export function isEventType(value: string): value is EventType {
   return KNOWN.has(value);
 }
+
+/** The channel the event dispatcher notifies, with the ids of each batch it dispatched. */
+export const EVENTS_CHANNEL = 'tijori_events';

@@ -12,7 +12,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { decryptSecret, encryptSecret, randomToken } from '../../lib/crypto.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import type { AuditService } from '../audit/index.ts';
-import { isEventType } from '../events/catalog.ts';
+import { EVENTS_CHANNEL, isEventType } from '../events/catalog.ts';
 import { recordEvents } from '../events/record.ts';
 import { webhookTargetProblem } from './address.ts';
 import { signatureHeader } from './signature.ts';
@@ -59,6 +59,8 @@ export interface WebhookSettings {
 /** Succeeded attempts older than this move to `webhook_deliveries_archive`. */
 const ARCHIVE_AFTER_MS = 30 * 86_400_000;
 const DISPATCH_BATCH = 500;
+/** 37 bytes per id with its comma: 200 stay under the 8000-byte NOTIFY payload limit. */
+const NOTIFY_IDS_MAX = 200;
 const ERROR_MAX_LENGTH = 500;
 const SECRET_PREFIX = 'whsec_';
 
@@ -522,6 +524,12 @@ export function createWebhookService(deps: {
             trx,
             deliveries.map((delivery) => ({ deliveryId: delivery.id })),
           );
+        }
+        // Sockets on every API process hear of these once this commits (NOTIFY is transactional);
+        // a notification's payload is at most 8000 bytes, so the ids go in chunks.
+        for (let offset = 0; offset < events.length; offset += NOTIFY_IDS_MAX) {
+          const ids = events.slice(offset, offset + NOTIFY_IDS_MAX).map((event) => event.id);
+          await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${ids.join(',')})`.execute(trx);
         }
         await trx
           .updateTable('events')
