@@ -29,7 +29,7 @@ import {
   createAuthService,
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
-import { startEventDispatcher } from './modules/events/dispatcher.ts';
+import { dispatchPending, startEventDispatcher } from './modules/events/dispatcher.ts';
 import {
   createLedgerService,
   createMerchantBalanceService,
@@ -37,6 +37,7 @@ import {
   merchantBalanceRoutes,
 } from './modules/ledger/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
+import { createNotificationService, logChannel, notificationRoutes } from './modules/notifications/index.ts';
 import {
   createQrCodeService,
   createSimulationRunner,
@@ -177,6 +178,13 @@ export function createServices(deps: AppDeps) {
     },
     scheduleAttempts: scheduleDeliveryAttempts,
   });
+  const notifications = createNotificationService({
+    db,
+    clock,
+    audit,
+    channels: [logChannel(logger)],
+    logger,
+  });
   const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency });
   const webhookJobs = webhookTasks(webhooks, logger);
   const jobs = {
@@ -216,6 +224,7 @@ export function createServices(deps: AppDeps) {
     jobs,
     jobWorkers,
     webhooks,
+    notifications,
   };
 }
 
@@ -241,7 +250,11 @@ export async function startJobWorkers(deps: AppDeps, services: Services): Promis
   });
   services.jobWorkers.current = workers;
   const dispatcher = startEventDispatcher({
-    dispatch: () => services.webhooks.dispatchPending(),
+    dispatch: () =>
+      dispatchPending(deps.database.db, deps.clock ?? systemClock, [
+        services.webhooks.fanOut,
+        services.notifications.fromEvents,
+      ]),
     intervalMs: config.eventDispatchIntervalMs,
     logger: deps.logger ?? createLogger(config),
   });
@@ -344,6 +357,7 @@ export async function buildApp(
       await api.register(ledgerRoutes, { ledger: services.ledger });
       await api.register(queueRoutes, { queues: services.queues });
       await api.register(webhookRoutes, { webhooks: services.webhooks });
+      await api.register(notificationRoutes, { notifications: services.notifications });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
       await api.register(swapRoutes, { swaps: services.swaps });

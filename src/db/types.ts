@@ -332,6 +332,18 @@ export interface WebhookDeliveriesTable {
   nextAttemptAt: Timestamp | null;
 }
 
+export interface NotificationsTable {
+  id: string;
+  userId: string;
+  kind: string;
+  title: string;
+  body: string;
+  data: Json;
+  eventId: string | null;
+  readAt: Timestamp | null;
+  createdAt: Timestamp;
+}
+
 export interface JobTaskPausesTable {
   task: string;
   pausedBy: string | null;
@@ -390,6 +402,7 @@ export interface Database {
   systemHealthReports: SystemHealthReportsTable;
   webhookEndpoints: WebhookEndpointsTable;
   webhookDeliveries: WebhookDeliveriesTable;
+  notifications: NotificationsTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -7,6 +7,7 @@ import * as events from './0005_events.ts';
 import * as postingInOneRoundTrip from './0006_posting_in_one_round_trip.ts';
 import * as jobs from './0007_jobs.ts';
 import * as webhooks from './0008_webhooks.ts';
+import * as notifications from './0009_notifications.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_posting_in_one_round_trip': postingInOneRoundTrip,
   '0007_jobs': jobs,
   '0008_webhooks': webhooks,
+  '0009_notifications': notifications,
 };

@@ -17,6 +17,7 @@ export const EVENT_TYPES = [
   'withdrawal.failed',
   'webhook.test',
   'webhook.endpoint_disabled',
+  'notification.created',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

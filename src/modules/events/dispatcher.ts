@@ -1,4 +1,58 @@
+import { sql } from 'kysely';
 import type { Logger } from 'pino';
+import type { Db, Executor } from '../../db/database.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { EVENTS_CHANNEL } from './catalog.ts';
+
+const DISPATCH_BATCH = 500;
+/** 37 bytes per id with its comma: 200 stay under the 8000-byte NOTIFY payload limit. */
+const NOTIFY_IDS_MAX = 200;
+
+export interface DispatchedEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly merchantId: string | null;
+  readonly userId: string | null;
+  readonly payload: unknown;
+  readonly createdAt: Date;
+}
+
+/** What happens to committed events (webhook fan-out, notifications), in the dispatch transaction. */
+export type EventConsumer = (trx: Executor, events: readonly DispatchedEvent[]) => Promise<void>;
+
+/**
+ * One dispatch step: committed events not yet dispatched are handed to every consumer and marked
+ * dispatched, in one transaction (several workers take disjoint batches: SKIP LOCKED); sockets on
+ * every API process hear of them when it commits (NOTIFY is transactional). Answers how many.
+ */
+export async function dispatchPending(
+  db: Db,
+  clock: Clock,
+  consumers: readonly EventConsumer[],
+): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    const { rows: events } = await sql<DispatchedEvent>`
+      SELECT id, type, merchant_id AS "merchantId", user_id AS "userId", payload, created_at AS "createdAt"
+      FROM events WHERE dispatched_at IS NULL ORDER BY created_at, id
+      LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`.execute(trx);
+    if (events.length === 0) return 0;
+    for (const consume of consumers) await consume(trx, events);
+    for (let offset = 0; offset < events.length; offset += NOTIFY_IDS_MAX) {
+      const ids = events.slice(offset, offset + NOTIFY_IDS_MAX).map((event) => event.id);
+      await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${ids.join(',')})`.execute(trx);
+    }
+    await trx
+      .updateTable('events')
+      .set({ dispatchedAt: clock.now() })
+      .where(
+        'id',
+        'in',
+        events.map((event) => event.id),
+      )
+      .execute();
+    return events.length;
+  });
+}
 
 /**
  * Runs with the job workers: picks up committed events and hands them on (webhook deliveries),

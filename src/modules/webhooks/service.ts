@@ -12,7 +12,8 @@ import type { Clock } from '../../lib/clock.ts';
 import { decryptSecret, encryptSecret, randomToken } from '../../lib/crypto.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import type { AuditService } from '../audit/index.ts';
-import { EVENTS_CHANNEL, isEventType } from '../events/catalog.ts';
+import { isEventType } from '../events/catalog.ts';
+import type { DispatchedEvent } from '../events/dispatcher.ts';
 import { recordEvents } from '../events/record.ts';
 import { webhookTargetProblem } from './address.ts';
 import { signatureHeader } from './signature.ts';
@@ -58,9 +59,6 @@ export interface WebhookSettings {
 
 /** Succeeded attempts older than this move to `webhook_deliveries_archive`. */
 const ARCHIVE_AFTER_MS = 30 * 86_400_000;
-const DISPATCH_BATCH = 500;
-/** 37 bytes per id with its comma: 200 stay under the 8000-byte NOTIFY payload limit. */
-const NOTIFY_IDS_MAX = 200;
 const ERROR_MAX_LENGTH = 500;
 const SECRET_PREFIX = 'whsec_';
 
@@ -478,70 +476,43 @@ export function createWebhookService(deps: {
     },
 
     /**
-     * The dispatcher's step: committed events not yet dispatched become one pending delivery per
-     * subscribed, enabled endpoint, each with its job, and are marked dispatched, all in one
-     * transaction (several workers take disjoint batches). Answers how many events it took.
+     * The dispatcher's consumer: each event becomes one pending delivery per subscribed, enabled
+     * endpoint of its merchant, each with its job, in the dispatcher's transaction.
      */
-    async dispatchPending(): Promise<number> {
-      return db.transaction().execute(async (trx) => {
-        const { rows: events } = await sql<{ id: string; merchantId: string | null; type: string }>`
-          SELECT id, merchant_id AS "merchantId", type FROM events
-          WHERE dispatched_at IS NULL ORDER BY created_at, id
-          LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`.execute(trx);
-        if (events.length === 0) return 0;
-        const merchantIds = [
-          ...new Set(events.flatMap((event) => (event.merchantId === null ? [] : [event.merchantId]))),
-        ];
-        const endpoints =
-          merchantIds.length === 0
-            ? []
-            : await trx
-                .selectFrom('webhookEndpoints')
-                .select(['id', 'merchantId', 'eventTypes'])
-                .where('merchantId', 'in', merchantIds)
-                .where('enabled', '=', true)
-                .execute();
-        const now = clock.now();
-        const deliveries = events.flatMap((event) =>
-          endpoints
-            .filter(
-              (endpoint) =>
-                endpoint.merchantId === event.merchantId &&
-                (endpoint.eventTypes.includes('*') || endpoint.eventTypes.includes(event.type)),
-            )
-            .map((endpoint) => ({
-              id: uuidv7(now.getTime()),
-              eventId: event.id,
-              endpointId: endpoint.id,
-              attempt: 1,
-              status: 'pending' as const,
-              createdAt: now,
-            })),
-        );
-        if (deliveries.length > 0) {
-          await trx.insertInto('webhookDeliveries').values(deliveries).execute();
-          await deps.scheduleAttempts(
-            trx,
-            deliveries.map((delivery) => ({ deliveryId: delivery.id })),
-          );
-        }
-        // Sockets on every API process hear of these once this commits (NOTIFY is transactional);
-        // a notification's payload is at most 8000 bytes, so the ids go in chunks.
-        for (let offset = 0; offset < events.length; offset += NOTIFY_IDS_MAX) {
-          const ids = events.slice(offset, offset + NOTIFY_IDS_MAX).map((event) => event.id);
-          await sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${ids.join(',')})`.execute(trx);
-        }
-        await trx
-          .updateTable('events')
-          .set({ dispatchedAt: now })
-          .where(
-            'id',
-            'in',
-            events.map((event) => event.id),
+    async fanOut(trx: Executor, events: readonly DispatchedEvent[]): Promise<void> {
+      const merchantIds = [
+        ...new Set(events.flatMap((event) => (event.merchantId === null ? [] : [event.merchantId]))),
+      ];
+      if (merchantIds.length === 0) return;
+      const endpoints = await trx
+        .selectFrom('webhookEndpoints')
+        .select(['id', 'merchantId', 'eventTypes'])
+        .where('merchantId', 'in', merchantIds)
+        .where('enabled', '=', true)
+        .execute();
+      const now = clock.now();
+      const deliveries = events.flatMap((event) =>
+        endpoints
+          .filter(
+            (endpoint) =>
+              endpoint.merchantId === event.merchantId &&
+              (endpoint.eventTypes.includes('*') || endpoint.eventTypes.includes(event.type)),
           )
-          .execute();
-        return events.length;
-      });
+          .map((endpoint) => ({
+            id: uuidv7(now.getTime()),
+            eventId: event.id,
+            endpointId: endpoint.id,
+            attempt: 1,
+            status: 'pending' as const,
+            createdAt: now,
+          })),
+      );
+      if (deliveries.length === 0) return;
+      await trx.insertInto('webhookDeliveries').values(deliveries).execute();
+      await deps.scheduleAttempts(
+        trx,
+        deliveries.map((delivery) => ({ deliveryId: delivery.id })),
+      );
     },
 
     /**
