@@ -219,6 +219,7 @@ export interface LedgerAccountsTable {
   heldMinor: Minor;
   status: Generated<LedgerAccountStatus>;
   lowBalanceThresholdMinor: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  lowBalanceThresholdSetAt: Timestamp | null;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

@@ -136,6 +136,17 @@ export function platformTasks(deps: {
     },
   });
 
+  const lowBalanceCheck = defineTask({
+    name: 'low_balance_check',
+    payload: NoPayload,
+    maxAttempts: 3,
+    concurrency: 'serial',
+    async run() {
+      const recorded = await ledger.recordMissedLowBalances();
+      if (recorded > 0) logger.info({ recorded }, 'low balances found by the periodic check');
+    },
+  });
+
   const purgeIdempotencyKeys = defineTask({
     name: 'purge_idempotency_keys',
     payload: NoPayload,
@@ -150,6 +161,7 @@ export function platformTasks(deps: {
   const tasks: readonly TaskDefinition[] = [
     expireHolds,
     queueMetrics,
+    lowBalanceCheck,
     systemHealthReport,
     purgeIdempotencyKeys,
   ];
@@ -157,6 +169,7 @@ export function platformTasks(deps: {
   const crontab: readonly CronEntry[] = [
     { task: queueMetrics, match: '* * * * *' },
     { task: expireHolds, match: '* * * * *' },
+    { task: lowBalanceCheck, match: '*/15 * * * *' },
     { task: systemHealthReport, match: '0 6 * * *' },
     { task: purgeIdempotencyKeys, match: '30 3 * * *' },
   ];

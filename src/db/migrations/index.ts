@@ -8,6 +8,7 @@ import * as postingInOneRoundTrip from './0006_posting_in_one_round_trip.ts';
 import * as jobs from './0007_jobs.ts';
 import * as webhooks from './0008_webhooks.ts';
 import * as notifications from './0009_notifications.ts';
+import * as lowBalanceCheck from './0010_low_balance_check.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_jobs': jobs,
   '0008_webhooks': webhooks,
   '0009_notifications': notifications,
+  '0010_low_balance_check': lowBalanceCheck,
 };

@@ -516,10 +516,43 @@ export async function setLowBalanceThreshold(
 ): Promise<AccountRow> {
   return executor
     .updateTable('ledgerAccounts')
-    .set({ lowBalanceThresholdMinor: thresholdMinor, updatedAt: at })
+    .set({ lowBalanceThresholdMinor: thresholdMinor, lowBalanceThresholdSetAt: at, updatedAt: at })
     .where('id', '=', accountId)
     .returning(ACCOUNT_COLUMNS)
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * The periodic check: a `wallet.low_balance` event for every account whose available balance is
+ * below its threshold and that has had no such event since the threshold was set. Answers how
+ * many it recorded.
+ */
+export async function recordMissedLowBalances(executor: Executor, at: Date): Promise<number> {
+  const { rows } = await sql<{ recorded: string }>`
+    WITH missed AS (
+      INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+      SELECT gen_random_uuid(),
+        CASE a.owner_type WHEN 'merchant' THEN a.owner_id END,
+        CASE a.owner_type WHEN 'user' THEN a.owner_id END,
+        'wallet.low_balance',
+        jsonb_build_object('accountId', a.id, 'currency', a.currency,
+          'availableMinor', (a.balance_minor - a.held_minor)::text,
+          'thresholdMinor', a.low_balance_threshold_minor::text, 'cause', 'check'),
+        ${at}::timestamptz
+      FROM ledger_accounts a
+      WHERE a.low_balance_threshold_minor IS NOT NULL
+        AND a.balance_minor - a.held_minor < a.low_balance_threshold_minor
+        AND NOT EXISTS (
+          SELECT 1 FROM events e
+          WHERE e.type = 'wallet.low_balance'
+            AND e.user_id IS NOT DISTINCT FROM CASE a.owner_type WHEN 'user' THEN a.owner_id END
+            AND e.merchant_id IS NOT DISTINCT FROM CASE a.owner_type WHEN 'merchant' THEN a.owner_id END
+            AND e.payload->>'accountId' = a.id::text
+            AND e.created_at >= coalesce(a.low_balance_threshold_set_at, '-infinity'::timestamptz))
+      RETURNING 1
+    )
+    SELECT count(*)::text AS recorded FROM missed`.execute(executor);
+  return Number(rows[0]?.recorded ?? 0);
 }
 
 export async function insertLowBalanceEvent(

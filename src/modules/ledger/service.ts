@@ -388,6 +388,11 @@ export function createLedgerService(deps: {
       return account;
     },
 
+    /** The 15-minute check's work (see `recordMissedLowBalances`); answers how many alerts. */
+    recordMissedLowBalances(): Promise<number> {
+      return repo.recordMissedLowBalances(db, clock.now());
+    },
+
     async setLowBalanceThreshold(accountId: string, thresholdMinor: bigint | null): Promise<AccountRow> {
       return repo.setLowBalanceThreshold(db, accountId, thresholdMinor, clock.now());
     },

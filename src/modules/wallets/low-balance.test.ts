@@ -106,3 +106,59 @@ describe('low-balance alerts', () => {
     ).toEqual([null, null, 0.000001]);
   });
 });
+
+describe('the periodic low-balance check (low_balance_check, every 15 minutes)', () => {
+  const check = () => testApp.services.ledger.recordMissedLowBalances();
+
+  it('alerts a wallet whose threshold was set above its balance, once per threshold setting', async () => {
+    const owner = await createAccount(testApp, 'user');
+    const payee = await createAccount(testApp, 'user');
+    expect(
+      (await owner.client.post('/api/v1/wallet/deposit', { amount: 50, reference: 'c1' }, key())).statusCode,
+    ).toBe(201);
+    await check(); // other tests' wallets may be alerted here; this one has no threshold yet
+    expect(await lowBalanceEvents(owner)).toHaveLength(0);
+
+    // No posting crosses a threshold set above the balance: only the check can tell.
+    expect(
+      (await owner.client.put('/api/v1/wallet/low-balance-threshold', { threshold: 80 })).statusCode,
+    ).toBe(200);
+    expect(await lowBalanceEvents(owner)).toHaveLength(0);
+    expect(await check()).toBe(1);
+    const events = await lowBalanceEvents(owner);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.payload).toMatchObject({
+      availableMinor: '5000',
+      thresholdMinor: '8000',
+      cause: 'check',
+    });
+    expect(await check()).toBe(0);
+
+    // Set again (even to the same value): a fresh setting is alerted again, once.
+    expect(
+      (await owner.client.put('/api/v1/wallet/low-balance-threshold', { threshold: 80 })).statusCode,
+    ).toBe(200);
+    expect(await check()).toBe(1);
+    expect(await check()).toBe(0);
+    expect(await lowBalanceEvents(owner)).toHaveLength(2);
+
+    // Above the threshold again, then below through a posting: the posting alerts, the check adds nothing.
+    expect(
+      (await owner.client.post('/api/v1/wallet/deposit', { amount: 100, reference: 'c2' }, key())).statusCode,
+    ).toBe(201);
+    expect(await check()).toBe(0);
+    expect(
+      (await owner.client.post('/api/v1/wallet/transfer', { to: payee.user.id, amount: 100 }, key()))
+        .statusCode,
+    ).toBe(201);
+    expect(await lowBalanceEvents(owner)).toHaveLength(3);
+    expect(await check()).toBe(0);
+
+    // A wallet without a threshold, or above it, is never alerted.
+    expect(
+      (await owner.client.put('/api/v1/wallet/low-balance-threshold', { threshold: null })).statusCode,
+    ).toBe(200);
+    expect(await check()).toBe(0);
+    expect(await lowBalanceEvents(owner)).toHaveLength(3);
+  });
+});
