@@ -22,6 +22,7 @@ import { platformTasks } from './jobs/tasks.ts';
 import { type Clock, systemClock } from './lib/clock.ts';
 import { uuidv7 } from './lib/ids.ts';
 import { createLogger } from './logger.ts';
+import { alertRoutes, createAlertService } from './modules/alerts/index.ts';
 import { auditRoutes, createAuditService } from './modules/audit/index.ts';
 import {
   authRoutes,
@@ -185,7 +186,12 @@ export function createServices(deps: AppDeps) {
     channels: [logChannel(logger)],
     logger,
   });
-  const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency });
+  const alerts = createAlertService({
+    db,
+    clock,
+    thresholds: { queueBacklogSec: config.alertQueueBacklogSec, databaseSlowMs: config.alertDatabaseSlowMs },
+  });
+  const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency, alerts });
   const webhookJobs = webhookTasks(webhooks, logger);
   const jobs = {
     tasks: [...platform.tasks, webhookJobs.deliver, webhookJobs.archive],
@@ -225,6 +231,7 @@ export function createServices(deps: AppDeps) {
     jobWorkers,
     webhooks,
     notifications,
+    alerts,
   };
 }
 
@@ -358,6 +365,7 @@ export async function buildApp(
       await api.register(queueRoutes, { queues: services.queues });
       await api.register(webhookRoutes, { webhooks: services.webhooks });
       await api.register(notificationRoutes, { notifications: services.notifications });
+      await api.register(alertRoutes, { alerts: services.alerts });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
       await api.register(swapRoutes, { swaps: services.swaps });

@@ -53,6 +53,10 @@ export interface Config {
   readonly webhookSecretOverlapMs: number;
   /** How often workers look for committed events to deliver. */
   readonly eventDispatchIntervalMs: number;
+  /** An alert is raised when a task's oldest due job has waited longer than this. */
+  readonly alertQueueBacklogSec: number;
+  /** An alert is raised when `SELECT 1` takes longer than this. */
+  readonly alertDatabaseSlowMs: number;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
@@ -204,6 +208,8 @@ export function parseConfig(env: Env = process.env): Config {
       max: 2_592_000_000,
     }),
     eventDispatchIntervalMs: reader.integer('EVENT_DISPATCH_INTERVAL_MS', 200, { min: 10, max: 60_000 }),
+    alertQueueBacklogSec: reader.integer('ALERT_QUEUE_BACKLOG_SEC', 300, { min: 1, max: 86_400 }),
+    alertDatabaseSlowMs: reader.integer('ALERT_DATABASE_SLOW_MS', 500, { min: 1, max: 60_000 }),
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),

@@ -345,6 +345,18 @@ export interface NotificationsTable {
   createdAt: Timestamp;
 }
 
+export type SystemAlertKind = 'queue_backlog' | 'webhook_endpoint_disabled' | 'database_slow';
+
+export interface SystemAlertsTable {
+  id: string;
+  kind: SystemAlertKind;
+  subject: string;
+  message: string;
+  details: Json;
+  raisedAt: Timestamp;
+  clearedAt: Timestamp | null;
+}
+
 export interface JobTaskPausesTable {
   task: string;
   pausedBy: string | null;
@@ -404,6 +416,7 @@ export interface Database {
   webhookEndpoints: WebhookEndpointsTable;
   webhookDeliveries: WebhookDeliveriesTable;
   notifications: NotificationsTable;
+  systemAlerts: SystemAlertsTable;
 }
 
 export type User = Selectable<UsersTable>;

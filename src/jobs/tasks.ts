@@ -5,6 +5,7 @@ import type { Db } from '../db/database.ts';
 import type { IdempotencyStore } from '../http/idempotency.ts';
 import type { Clock } from '../lib/clock.ts';
 import { uuidv7 } from '../lib/ids.ts';
+import type { AlertService } from '../modules/alerts/index.ts';
 import type { LedgerService } from '../modules/ledger/index.ts';
 import type { QueueService } from '../modules/queues/index.ts';
 import { defineTask, type TaskDefinition } from './registry.ts';
@@ -27,8 +28,9 @@ export function platformTasks(deps: {
   ledger: LedgerService;
   queues: QueueService;
   idempotency: IdempotencyStore;
+  alerts: AlertService;
 }) {
-  const { db, clock, logger, ledger, queues, idempotency } = deps;
+  const { db, clock, logger, ledger, queues, idempotency, alerts } = deps;
 
   const expireHolds = defineTask({
     name: 'expire_holds',
@@ -59,6 +61,8 @@ export function platformTasks(deps: {
           .execute(),
       ]);
       const completed = new Map(lastMinute.map((row) => [row.task, Number(row.count)]));
+      // The alert checks ride on this minute's figures.
+      await alerts.check(stats);
       await db.transaction().execute(async (trx) => {
         if (stats.length > 0) {
           await trx

@@ -9,6 +9,7 @@ import * as jobs from './0007_jobs.ts';
 import * as webhooks from './0008_webhooks.ts';
 import * as notifications from './0009_notifications.ts';
 import * as lowBalanceCheck from './0010_low_balance_check.ts';
+import * as systemAlerts from './0011_system_alerts.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008_webhooks': webhooks,
   '0009_notifications': notifications,
   '0010_low_balance_check': lowBalanceCheck,
+  '0011_system_alerts': systemAlerts,
 };

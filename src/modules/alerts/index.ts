@@ -1,0 +1,2 @@
+export { alertRoutes } from './routes.ts';
+export { type AlertService, createAlertService } from './service.ts';
