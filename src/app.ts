@@ -38,7 +38,12 @@ import {
   merchantBalanceRoutes,
 } from './modules/ledger/index.ts';
 import { createMerchantService, merchantRoutes } from './modules/merchants/index.ts';
-import { createNotificationService, logChannel, notificationRoutes } from './modules/notifications/index.ts';
+import {
+  configuredChannels,
+  createNotificationService,
+  notificationRoutes,
+  notificationTasks,
+} from './modules/notifications/index.ts';
 import {
   createQrCodeService,
   createSimulationRunner,
@@ -183,8 +188,10 @@ export function createServices(deps: AppDeps) {
     db,
     clock,
     audit,
-    channels: [logChannel(logger)],
+    channels: configuredChannels(config),
     logger,
+    slackWebhookBaseUrl: config.slackWebhookBaseUrl,
+    allowPrivateTargets: config.webhookAllowPrivate,
   });
   const alerts = createAlertService({
     db,
@@ -194,7 +201,12 @@ export function createServices(deps: AppDeps) {
   const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency, alerts });
   const webhookJobs = webhookTasks(webhooks, logger);
   const jobs = {
-    tasks: [...platform.tasks, webhookJobs.deliver, webhookJobs.archive],
+    tasks: [
+      ...platform.tasks,
+      webhookJobs.deliver,
+      webhookJobs.archive,
+      notificationTasks(notifications).send,
+    ],
     crontab: [...platform.crontab, { task: webhookJobs.archive, match: '0 2 * * *' }],
   };
   taskNames = jobs.tasks.map((task) => task.name);

@@ -57,6 +57,17 @@ export interface Config {
   readonly alertQueueBacklogSec: number;
   /** An alert is raised when `SELECT 1` takes longer than this. */
   readonly alertDatabaseSlowMs: number;
+  /** Email notifications over SMTP (`smtp://user:pass@host:587`); unset: no email channel. */
+  readonly smtpUrl: string | undefined;
+  readonly smtpFrom: string;
+  /** SMS and WhatsApp through Twilio's Messages API at this base URL, with these credentials. */
+  readonly twilioApiUrl: string;
+  readonly twilioAccountSid: string | undefined;
+  readonly twilioAuthToken: string | undefined;
+  readonly smsFrom: string | undefined;
+  readonly whatsappFrom: string | undefined;
+  /** A user's Slack incoming-webhook URL must start with this. */
+  readonly slackWebhookBaseUrl: string;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
@@ -210,6 +221,21 @@ export function parseConfig(env: Env = process.env): Config {
     eventDispatchIntervalMs: reader.integer('EVENT_DISPATCH_INTERVAL_MS', 200, { min: 10, max: 60_000 }),
     alertQueueBacklogSec: reader.integer('ALERT_QUEUE_BACKLOG_SEC', 300, { min: 1, max: 86_400 }),
     alertDatabaseSlowMs: reader.integer('ALERT_DATABASE_SLOW_MS', 500, { min: 1, max: 60_000 }),
+    smtpUrl: reader.url('SMTP_URL', ['smtp:', 'smtps:']),
+    smtpFrom: reader.string('SMTP_FROM', 'Tijori <no-reply@tijori.local>'),
+    twilioApiUrl: reader.url('TWILIO_API_URL', ['https:', 'http:']) ?? 'https://api.twilio.com',
+    twilioAccountSid: reader.optional('TWILIO_ACCOUNT_SID', (value) =>
+      /^[A-Za-z0-9]{8,64}$/.test(value) ? null : 'letters and digits',
+    ),
+    twilioAuthToken: reader.optional('TWILIO_AUTH_TOKEN', () => null, { secret: true }),
+    smsFrom: reader.optional('SMS_FROM', (value) =>
+      /^\+[1-9]\d{6,14}$/.test(value) ? null : 'an E.164 number',
+    ),
+    whatsappFrom: reader.optional('WHATSAPP_FROM', (value) =>
+      /^\+[1-9]\d{6,14}$/.test(value) ? null : 'an E.164 number',
+    ),
+    slackWebhookBaseUrl:
+      reader.url('SLACK_WEBHOOK_BASE_URL', ['https:', 'http:']) ?? 'https://hooks.slack.com/',
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),

@@ -357,6 +357,16 @@ export interface SystemAlertsTable {
   clearedAt: Timestamp | null;
 }
 
+export interface NotificationChannelsTable {
+  userId: string;
+  emailEnabled: boolean;
+  phone: string | null;
+  smsEnabled: boolean;
+  whatsappEnabled: boolean;
+  slackWebhookUrl: string | null;
+  updatedAt: Timestamp;
+}
+
 export interface JobTaskPausesTable {
   task: string;
   pausedBy: string | null;
@@ -416,6 +426,7 @@ export interface Database {
   webhookEndpoints: WebhookEndpointsTable;
   webhookDeliveries: WebhookDeliveriesTable;
   notifications: NotificationsTable;
+  notificationChannels: NotificationChannelsTable;
   systemAlerts: SystemAlertsTable;
 }
 

@@ -20,6 +20,16 @@ interface SocketState {
 }
 
 const QR_ID_PATTERN = /^[A-Za-z0-9]{5}$/;
+const LISTEN_RETRY_MIN_MS = 200;
+const LISTEN_RETRY_MAX_MS = 10_000;
+
+/**
+ * A QR code's feed, keyed by its merchant as well: a qrId freed by a deletion and taken by another
+ * merchant is another room, so a feed never outlives its code into someone else's payments.
+ */
+function feedRoom(merchantId: string, qrId: string): string {
+  return `qr:${merchantId}:${qrId}`;
+}
 
 /**
  * Socket.IO on the API's HTTP server. A socket authenticates in its handshake (an access token,
@@ -35,8 +45,11 @@ export async function attachRealtime(deps: {
   pool: pg.Pool;
   logger: Logger;
   authenticators: Authenticators;
-  /** The QR code's merchant, when the principal may see it (by qrId); null otherwise. */
-  findVisibleQrCode: (principal: Principal, qrId: string) => Promise<{ qrId: string } | null>;
+  /** The QR code, when the principal may see it (by qrId); null otherwise. */
+  findVisibleQrCode: (
+    principal: Principal,
+    qrId: string,
+  ) => Promise<{ qrId: string; merchantId: string } | null>;
   corsOrigins: readonly string[];
 }): Promise<{ io: Server; close(): Promise<void> }> {
   const { db, logger } = deps;
@@ -73,7 +86,7 @@ export async function attachRealtime(deps: {
         auth.clientSecret,
       );
       if (principal !== null) return principal;
-      throw new AppError(401, 'INVALID_CREDENTIALS', 'API credentials are not valid');
+      throw new AppError(401, 'INVALID_API_CREDENTIALS', 'API credentials are not valid');
     }
     throw new AppError(401, 'UNAUTHORIZED', 'Send auth: { token } or auth: { clientKey, clientSecret }');
   }
@@ -84,15 +97,18 @@ export async function attachRealtime(deps: {
     if (principal.merchantId !== null) void socket.join(`merchant:${principal.merchantId}`);
 
     type Ack = (reply: { ok: true } | { ok: false; error: { code: string; message: string } }) => void;
-    const following = async (payload: unknown): Promise<string> => {
+    const qrIdOf = (payload: unknown): string => {
       const qrId = (payload as { qrId?: unknown } | null)?.qrId;
       if (typeof qrId !== 'string' || !QR_ID_PATTERN.test(qrId)) {
         throw new AppError(400, 'VALIDATION_FAILED', 'qrId must be a 5-character QR id');
       }
+      return qrId.toUpperCase();
+    };
+    const following = async (payload: unknown): Promise<string> => {
       // Another merchant's QR code is refused like an unknown one.
-      const qrCode = await deps.findVisibleQrCode(principal, qrId.toUpperCase());
+      const qrCode = await deps.findVisibleQrCode(principal, qrIdOf(payload));
       if (qrCode === null) throw new AppError(404, 'QR_NOT_FOUND', 'QR code not found');
-      return `qr:${qrCode.qrId}`;
+      return feedRoom(qrCode.merchantId, qrCode.qrId);
     };
     const answer = (run: () => Promise<void>, ack: unknown) => {
       const reply = typeof ack === 'function' ? (ack as Ack) : () => {};
@@ -113,8 +129,15 @@ export async function attachRealtime(deps: {
     socket.on('subscribe', (payload: unknown, ack: unknown) =>
       answer(async () => socket.join(await following(payload)), ack),
     );
+    // A feed the socket follows is left without a check (its code may be deleted since, its qrId
+    // perhaps another merchant's now); otherwise the code must be one the socket may see.
     socket.on('unsubscribe', (payload: unknown, ack: unknown) =>
-      answer(async () => socket.leave(await following(payload)), ack),
+      answer(async () => {
+        const suffix = `:${qrIdOf(payload)}`;
+        const followed = [...socket.rooms].filter((room) => room.startsWith('qr:') && room.endsWith(suffix));
+        if (followed.length === 0) await following(payload);
+        for (const room of followed) await socket.leave(room);
+      }, ack),
     );
   });
 
@@ -134,7 +157,9 @@ export async function attachRealtime(deps: {
         ...(event.userId === null ? [] : [`user:${event.userId}`]),
       ];
       const qrId = (event.payload as { source?: unknown; qrId?: unknown } | null)?.qrId;
-      if (event.type.startsWith('payment.') && typeof qrId === 'string') rooms.push(`qr:${qrId}`);
+      if (event.type.startsWith('payment.') && typeof qrId === 'string' && event.merchantId !== null) {
+        rooms.push(feedRoom(event.merchantId, qrId));
+      }
       if (rooms.length === 0) continue;
       const message: PushedEvent = {
         id: event.id,
@@ -146,24 +171,50 @@ export async function attachRealtime(deps: {
     }
   }
 
-  // A connection of its own: LISTEN holds it for the life of the process.
-  const listener = new pg.Client(deps.pool.options);
-  listener.on('error', (error) => logger.error({ err: error }, 'event listener connection failed'));
-  listener.on('notification', (notification) => {
-    if (notification.channel !== EVENTS_CHANNEL || notification.payload === undefined) return;
-    const ids = notification.payload.split(',').filter((id) => id !== '');
-    push(ids).catch((error: unknown) => logger.error({ err: error }, 'could not push events to sockets'));
-  });
-  await listener.connect();
-  await listener.query(`LISTEN ${EVENTS_CHANNEL}`);
+  // A connection of its own, held by LISTEN; when it is lost (a database restart, a failover) it
+  // is made again, with growing waits. Notifications sent while it was down are not replayed:
+  // those events reached their webhooks, and clients re-read state when they reconnect.
+  let listener: pg.Client | null = null;
+  let closing = false;
+  let retryMs = LISTEN_RETRY_MIN_MS;
+  const listen = async (): Promise<void> => {
+    const client = new pg.Client(deps.pool.options);
+    let lost = false;
+    const reconnect = (error?: Error) => {
+      if (lost || closing) return;
+      lost = true;
+      listener = null;
+      logger.error({ err: error }, 'event listener connection lost; listening again');
+      client.end().catch(() => undefined);
+      setTimeout(() => void listen(), retryMs).unref();
+      retryMs = Math.min(retryMs * 2, LISTEN_RETRY_MAX_MS);
+    };
+    client.on('error', reconnect);
+    client.on('end', () => reconnect());
+    client.on('notification', (notification) => {
+      if (notification.channel !== EVENTS_CHANNEL || notification.payload === undefined) return;
+      const ids = notification.payload.split(',').filter((id) => id !== '');
+      push(ids).catch((error: unknown) => logger.error({ err: error }, 'could not push events to sockets'));
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      listener = client;
+      retryMs = LISTEN_RETRY_MIN_MS;
+    } catch (error) {
+      reconnect(error as Error);
+    }
+  };
+  await listen();
 
   return {
     io,
     // Not io.close(): that would close the HTTP server, which belongs to Fastify.
     async close() {
+      closing = true;
       io.disconnectSockets(true);
       io.engine.close();
-      await listener.end().catch(() => undefined);
+      await listener?.end().catch(() => undefined);
     },
   };
 }

@@ -1,2 +1,3 @@
+export { configuredChannels } from './channels.ts';
 export { notificationRoutes } from './routes.ts';
-export { createNotificationService, logChannel, type NotificationService } from './service.ts';
+export { createNotificationService, type NotificationService, notificationTasks } from './service.ts';

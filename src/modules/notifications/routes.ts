@@ -96,9 +96,11 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ notifications: Noti
         tags: TAGS,
         summary: 'Mark a notification read (or unread again with { read: false })',
         params: IdParams,
-        body: Type.Optional(
+        // No body at all is "mark read" too (a missing body validates as null).
+        body: Type.Union([
           Type.Object({ read: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
-        ),
+          Type.Null(),
+        ]),
         response: replies({ 200: Ok(Type.Object({ notification: Notification })) }),
       },
     },

@@ -1,15 +1,20 @@
 import type { Logger } from 'pino';
+import { Type } from 'typebox';
 import type { Db, Executor } from '../../db/database.ts';
 import type { Role } from '../../db/types.ts';
 import { invalidField, notFound } from '../../http/errors.ts';
 import { type PageInfo, type PageRequest, pageInfo } from '../../http/pagination.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
+import { enqueueMany } from '../../jobs/queue.ts';
+import { defineTask, type TaskSpec } from '../../jobs/registry.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { uuidv7 } from '../../lib/ids.ts';
 import type { AuditService } from '../audit/index.ts';
 import type { DispatchedEvent } from '../events/dispatcher.ts';
 import { recordEvents } from '../events/record.ts';
+import { webhookTargetProblem } from '../webhooks/address.ts';
+import { type ChannelName, logNotification, type NotificationChannel } from './channels.ts';
 
 export interface Notification {
   id: string;
@@ -31,26 +36,15 @@ interface NewNotification {
   readonly eventId?: string;
 }
 
-/**
- * Where a notification also goes besides the in-app list. The log channel is the default; email,
- * SMS, WhatsApp and Slack join behind this interface (issue 5, in progress).
- */
-export interface NotificationChannel {
-  readonly name: string;
-  send(notification: NewNotification): Promise<void>;
-}
-
-export function logChannel(logger: Logger): NotificationChannel {
-  return {
-    name: 'log',
-    async send(notification) {
-      logger.info(
-        { userId: notification.userId, kind: notification.kind, title: notification.title },
-        'notification',
-      );
-    },
-  };
-}
+const SendPayload = Type.Object({
+  notificationId: Type.String({ format: 'uuid' }),
+  channel: Type.Union([
+    Type.Literal('email'),
+    Type.Literal('sms'),
+    Type.Literal('whatsapp'),
+    Type.Literal('slack'),
+  ]),
+});
 
 const NOTIFICATION_COLUMNS = ['id', 'kind', 'title', 'body', 'data', 'readAt', 'createdAt'] as const;
 
@@ -64,10 +58,26 @@ export function createNotificationService(deps: {
   db: Db;
   clock: Clock;
   audit: AuditService;
+  /** The channels this installation can send through (configured providers). */
   channels: readonly NotificationChannel[];
   logger: Logger;
+  /** Refuses a Slack webhook URL outside the configured base (and private targets). */
+  slackWebhookBaseUrl: string;
+  allowPrivateTargets: boolean;
 }) {
   const { db, clock, audit, logger } = deps;
+  const available = new Map(deps.channels.map((channel) => [channel.name, channel]));
+
+  /** The user's channels that this installation can also serve. */
+  function enabledChannels(prefs: ChannelPreferences | undefined): ChannelName[] {
+    if (prefs === undefined) return [];
+    const wanted: ChannelName[] = [];
+    if (prefs.emailEnabled) wanted.push('email');
+    if (prefs.smsEnabled && prefs.phone !== null) wanted.push('sms');
+    if (prefs.whatsappEnabled && prefs.phone !== null) wanted.push('whatsapp');
+    if (prefs.slackWebhookUrl !== null) wanted.push('slack');
+    return wanted.filter((name) => available.has(name));
+  }
 
   async function insert(executor: Executor, notifications: readonly NewNotification[]): Promise<string[]> {
     if (notifications.length === 0) return [];
@@ -89,6 +99,28 @@ export function createNotificationService(deps: {
       .onConflict((oc) => oc.columns(['eventId', 'userId']).doNothing())
       .returning(['id', 'userId', 'kind', 'title', 'body', 'createdAt'])
       .execute();
+    for (const row of rows) logNotification(logger, row);
+    const prefs = await executor
+      .selectFrom('notificationChannels')
+      .selectAll()
+      .where(
+        'userId',
+        'in',
+        rows.length === 0 ? ['00000000-0000-0000-0000-000000000000'] : rows.map((row) => row.userId),
+      )
+      .execute();
+    const byUser = new Map(prefs.map((pref) => [pref.userId, pref]));
+    // One job per notification and channel, in this transaction: sent only if it commits, and
+    // a channel that fails is retried alone.
+    await enqueueMany(
+      executor,
+      sendNotification,
+      rows.flatMap((row) =>
+        enabledChannels(byUser.get(row.userId)).map((channel) => ({
+          payload: { notificationId: row.id, channel },
+        })),
+      ),
+    );
     await recordEvents(
       executor,
       rows.map((row) => ({
@@ -100,20 +132,6 @@ export function createNotificationService(deps: {
       })),
     );
     return rows.map((row) => row.userId);
-  }
-
-  /** Outside any transaction (a channel may be slow); a failing channel is logged, not retried. */
-  function sendToChannels(notifications: readonly NewNotification[]): void {
-    for (const notification of notifications) {
-      for (const channel of deps.channels) {
-        channel.send(notification).catch((error: unknown) => {
-          logger.warn(
-            { err: error, channel: channel.name, userId: notification.userId },
-            'notification not sent',
-          );
-        });
-      }
-    }
   }
 
   /** The events that notify their owner, and how they read. */
@@ -168,7 +186,6 @@ export function createNotificationService(deps: {
       const notifications: NewNotification[] = [];
       for (const event of events) notifications.push(...(await notificationsFor(trx, event)));
       await insert(trx, notifications);
-      sendToChannels(notifications);
     },
 
     /** An admin's message to one user, or to every active user of a role. */
@@ -203,7 +220,6 @@ export function createNotificationService(deps: {
         });
         return created;
       });
-      sendToChannels(notifications);
       return { recipients: notifications.length };
     },
 
@@ -252,6 +268,91 @@ export function createNotificationService(deps: {
       return { ...row, read: row.readAt !== null };
     },
 
+    /** The `send_notification` job: one notification through one of its user's channels. */
+    async deliver(notificationId: string, channelName: ChannelName): Promise<void> {
+      const row = await db
+        .selectFrom('notifications as n')
+        .innerJoin('users as u', 'u.id', 'n.userId')
+        .leftJoin('notificationChannels as c', 'c.userId', 'n.userId')
+        .select(['n.userId', 'n.title', 'n.body', 'u.email', 'c.phone', 'c.slackWebhookUrl'])
+        .where('n.id', '=', notificationId)
+        .executeTakeFirst();
+      const channel = available.get(channelName);
+      if (row === undefined || channel === undefined) return;
+      const address =
+        channelName === 'email' ? row.email : channelName === 'slack' ? row.slackWebhookUrl : row.phone;
+      // The user switched the channel off since: nothing to send.
+      if (address === null) return;
+      await channel.send({ userId: row.userId, title: row.title, body: row.body, address });
+    },
+
+    async channelPreferences(principal: Principal): Promise<ChannelSettings> {
+      const prefs = await db
+        .selectFrom('notificationChannels')
+        .selectAll()
+        .where('userId', '=', principal.userId)
+        .executeTakeFirst();
+      return presentChannels(prefs);
+    },
+
+    /** Changes the fields given; SMS and WhatsApp need a phone; a Slack URL must be an incoming webhook. */
+    async updateChannelPreferences(
+      principal: Principal,
+      input: {
+        email?: boolean;
+        phone?: string | null;
+        sms?: boolean;
+        whatsapp?: boolean;
+        slackWebhookUrl?: string | null;
+      },
+      context: RequestContext,
+    ): Promise<ChannelSettings> {
+      if (input.slackWebhookUrl !== undefined && input.slackWebhookUrl !== null) {
+        if (!input.slackWebhookUrl.startsWith(deps.slackWebhookBaseUrl)) {
+          throw invalidField('slackWebhookUrl', `must start with ${deps.slackWebhookBaseUrl}`);
+        }
+        const problem = await webhookTargetProblem(input.slackWebhookUrl, deps.allowPrivateTargets);
+        if (problem !== null) throw invalidField('slackWebhookUrl', problem);
+      }
+      return db.transaction().execute(async (trx) => {
+        const before = await trx
+          .selectFrom('notificationChannels')
+          .selectAll()
+          .where('userId', '=', principal.userId)
+          .forUpdate()
+          .executeTakeFirst();
+        const next = {
+          emailEnabled: input.email ?? before?.emailEnabled ?? false,
+          phone: input.phone === undefined ? (before?.phone ?? null) : input.phone,
+          smsEnabled: input.sms ?? before?.smsEnabled ?? false,
+          whatsappEnabled: input.whatsapp ?? before?.whatsappEnabled ?? false,
+          slackWebhookUrl:
+            input.slackWebhookUrl === undefined ? (before?.slackWebhookUrl ?? null) : input.slackWebhookUrl,
+        };
+        if ((next.smsEnabled || next.whatsappEnabled) && next.phone === null) {
+          throw invalidField('phone', 'is needed for SMS and WhatsApp');
+        }
+        const saved = await trx
+          .insertInto('notificationChannels')
+          .values({ userId: principal.userId, ...next, updatedAt: clock.now() })
+          .onConflict((oc) => oc.column('userId').doUpdateSet({ ...next, updatedAt: clock.now() }))
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await audit.record(trx, context, {
+          action: 'notification.channels_updated',
+          targetType: 'user',
+          targetId: principal.userId,
+          details: {
+            email: next.emailEnabled,
+            sms: next.smsEnabled,
+            whatsapp: next.whatsappEnabled,
+            slack: next.slackWebhookUrl !== null,
+          },
+        });
+        return presentChannels(saved);
+      });
+    },
+
     async remove(principal: Principal, id: string): Promise<void> {
       const result = await db
         .deleteFrom('notifications')
@@ -260,6 +361,50 @@ export function createNotificationService(deps: {
         .executeTakeFirst();
       if (result.numDeletedRows === 0n) throw notFound('Notification', 'NOTIFICATION_NOT_FOUND');
     },
+  };
+}
+
+type ChannelPreferences = {
+  emailEnabled: boolean;
+  phone: string | null;
+  smsEnabled: boolean;
+  whatsappEnabled: boolean;
+  slackWebhookUrl: string | null;
+};
+
+export interface ChannelSettings {
+  email: boolean;
+  phone: string | null;
+  sms: boolean;
+  whatsapp: boolean;
+  /** Only whether one is set: the URL is a credential. */
+  slack: boolean;
+}
+
+function presentChannels(prefs: ChannelPreferences | undefined): ChannelSettings {
+  return {
+    email: prefs?.emailEnabled ?? false,
+    phone: prefs?.phone ?? null,
+    sms: prefs?.smsEnabled ?? false,
+    whatsapp: prefs?.whatsappEnabled ?? false,
+    slack: (prefs?.slackWebhookUrl ?? null) !== null,
+  };
+}
+
+/** Sends one notification through one channel; failures retry with backoff (the provider may be down). */
+export const sendNotification: TaskSpec<typeof SendPayload> = {
+  name: 'send_notification',
+  payload: SendPayload,
+  maxAttempts: 8,
+  concurrency: 'parallel',
+};
+
+export function notificationTasks(notifications: NotificationService) {
+  return {
+    send: defineTask({
+      ...sendNotification,
+      run: (payload) => notifications.deliver(payload.notificationId, payload.channel),
+    }),
   };
 }
 
