@@ -41,6 +41,27 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 
+const Phone = Type.String({ pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164, e.g. +919876543210' });
+
+const Channels = Type.Object({
+  email: Type.Boolean({ description: "To the account's email address" }),
+  phone: Type.Union([Phone, Type.Null()]),
+  sms: Type.Boolean(),
+  whatsapp: Type.Boolean(),
+  slack: Type.Boolean({ description: 'Whether a Slack incoming-webhook URL is set (never shown)' }),
+});
+
+const ChannelsBody = Type.Object(
+  {
+    email: Type.Optional(Type.Boolean()),
+    phone: Type.Optional(Type.Union([Phone, Type.Null()])),
+    sms: Type.Optional(Type.Boolean()),
+    whatsapp: Type.Optional(Type.Boolean()),
+    slackWebhookUrl: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 2048 }), Type.Null()])),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
 export const notificationRoutes: FastifyPluginAsyncTypebox<{ notifications: NotificationService }> = async (
   app,
   { notifications },
@@ -111,6 +132,46 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ notifications: Noti
           requirePrincipal(request.principal),
           request.params.id,
           request.body?.read ?? true,
+        ),
+      },
+    }),
+  );
+
+  app.get(
+    '/notifications/channels',
+    {
+      config: SIGNED_IN,
+      schema: {
+        tags: TAGS,
+        summary: 'Where your notifications also go: email, SMS, WhatsApp, Slack',
+        response: replies({ 200: Ok(Type.Object({ channels: Channels })) }),
+      },
+    },
+    async (request) => ({
+      success: true as const,
+      data: { channels: await notifications.channelPreferences(requirePrincipal(request.principal)) },
+    }),
+  );
+
+  app.put(
+    '/notifications/channels',
+    {
+      config: SIGNED_IN,
+      preValidation: trimBodyStrings,
+      schema: {
+        tags: TAGS,
+        summary: 'Change your channels (the fields given); SMS and WhatsApp need a phone (E.164)',
+        body: ChannelsBody,
+        response: replies({ 200: Ok(Type.Object({ channels: Channels })) }),
+      },
+    },
+    async (request) => ({
+      success: true as const,
+      data: {
+        channels: await notifications.updateChannelPreferences(
+          requirePrincipal(request.principal),
+          request.body,
+          requestContext(request),
         ),
       },
     }),
