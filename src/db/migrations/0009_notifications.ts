@@ -22,7 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TABLE notification_channels (
       user_id uuid PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
       email_enabled boolean NOT NULL DEFAULT false,
-      phone text CHECK (phone ~ '^\+[1-9][0-9]{6,14}$'),
+      phone text CHECK (phone ~ '^[+][1-9][0-9]{6,14}$'),
       sms_enabled boolean NOT NULL DEFAULT false,
       whatsapp_enabled boolean NOT NULL DEFAULT false,
       slack_webhook_url text,

@@ -274,15 +274,30 @@ export function createNotificationService(deps: {
         .selectFrom('notifications as n')
         .innerJoin('users as u', 'u.id', 'n.userId')
         .leftJoin('notificationChannels as c', 'c.userId', 'n.userId')
-        .select(['n.userId', 'n.title', 'n.body', 'u.email', 'c.phone', 'c.slackWebhookUrl'])
+        .select([
+          'n.userId',
+          'n.title',
+          'n.body',
+          'u.email',
+          'c.emailEnabled',
+          'c.phone',
+          'c.smsEnabled',
+          'c.whatsappEnabled',
+          'c.slackWebhookUrl',
+        ])
         .where('n.id', '=', notificationId)
         .executeTakeFirst();
       const channel = available.get(channelName);
       if (row === undefined || channel === undefined) return;
-      const address =
-        channelName === 'email' ? row.email : channelName === 'slack' ? row.slackWebhookUrl : row.phone;
-      // The user switched the channel off since: nothing to send.
-      if (address === null) return;
+      const routes: Record<ChannelName, { enabled: boolean; address: string | null }> = {
+        email: { enabled: row.emailEnabled === true, address: row.email },
+        sms: { enabled: row.smsEnabled === true, address: row.phone },
+        whatsapp: { enabled: row.whatsappEnabled === true, address: row.phone },
+        slack: { enabled: row.slackWebhookUrl !== null, address: row.slackWebhookUrl },
+      };
+      const { enabled, address } = routes[channelName];
+      // The user switched the channel off since the job was added: nothing to send.
+      if (!enabled || address === null) return;
       await channel.send({ userId: row.userId, title: row.title, body: row.body, address });
     },
 
