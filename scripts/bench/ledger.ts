@@ -80,8 +80,8 @@ export function ledgerScenarios(context: {
         };
       },
       // The route's SQL (payee's wallet known): one statement checking the payee is active and
-      // the key is new, posting the entry (with its wallet events), recording transfer.completed
-      // and storing the reply.
+      // the key is new, posting the entry, recording transfer.completed for both users and
+      // storing the reply.
       baseline: async () => {
         const [from, to] = pickPair();
         const posting = ledger.postingCall({
@@ -98,9 +98,9 @@ export function ledgerScenarios(context: {
           },
         });
         const event = {
-          id: uuidv7(),
+          ids: [uuidv7(), uuidv7()],
           type: 'transfer.completed',
-          userId: from.id,
+          userIds: [from.id, to.id],
           data: { fromUserId: from.id, toUserId: to.id, currency: 'INR', amountMinor: '150', note: null },
           createdAt: new Date(),
         };

@@ -143,7 +143,8 @@ export async function attachRealtime(deps: {
 
   /** Emits committed events to their owners' rooms (and a payment's QR code feed). */
   async function push(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
+    // Nobody connected to this process: nothing to read.
+    if (ids.length === 0 || io.engine.clientsCount === 0) return;
     const events = await db
       .selectFrom('events')
       .select(['id', 'type', 'createdAt', 'payload', 'merchantId', 'userId'])

@@ -531,7 +531,7 @@ export async function recordMissedLowBalances(executor: Executor, at: Date): Pro
   const { rows } = await sql<{ recorded: string }>`
     WITH missed AS (
       INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
-      SELECT gen_random_uuid(),
+      SELECT tijori_uuidv7(),
         CASE a.owner_type WHEN 'merchant' THEN a.owner_id END,
         CASE a.owner_type WHEN 'user' THEN a.owner_id END,
         'wallet.low_balance',

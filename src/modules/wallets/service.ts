@@ -232,10 +232,11 @@ export function createWalletService(deps: {
       const post = async (entry: EntryRequest, result: TransferResult): Promise<boolean> => {
         const now = clock.now();
         try {
+          // Both users hear of it (a transfer records no wallet.credited / debited of its own).
           return await repo.postToActiveUser(db, result.toUserId, ledger.postingCall(entry), {
-            id: uuidv7(now.getTime()),
+            ids: [uuidv7(now.getTime()), uuidv7(now.getTime())],
             type: 'transfer.completed',
-            userId: principal.userId,
+            userIds: [principal.userId, result.toUserId],
             data: {
               entryId: result.entryId,
               fromUserId: principal.userId,
