@@ -80,7 +80,7 @@ export function ledgerScenarios(context: {
         };
       },
       // The route's SQL (payee's wallet known): one statement checking the payee is active and
-      // the key is new, posting the entry, recording transfer.completed for both users and
+      // the key is new, posting the entry, recording transfer.completed and
       // storing the reply.
       baseline: async () => {
         const [from, to] = pickPair();
@@ -98,9 +98,9 @@ export function ledgerScenarios(context: {
           },
         });
         const event = {
-          ids: [uuidv7(), uuidv7()],
+          id: uuidv7(),
           type: 'transfer.completed',
-          userIds: [from.id, to.id],
+          userId: from.id,
           data: { fromUserId: from.id, toUserId: to.id, currency: 'INR', amountMinor: '150', note: null },
           createdAt: new Date(),
         };

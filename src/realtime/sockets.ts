@@ -157,7 +157,12 @@ export async function attachRealtime(deps: {
         ...(event.merchantId === null ? [] : [`merchant:${event.merchantId}`]),
         ...(event.userId === null ? [] : [`user:${event.userId}`]),
       ];
-      const qrId = (event.payload as { source?: unknown; qrId?: unknown } | null)?.qrId;
+      const payload = event.payload as { qrId?: unknown; toUserId?: unknown } | null;
+      // A transfer is one event for both users: the payee hears it too.
+      if (event.type === 'transfer.completed' && typeof payload?.toUserId === 'string') {
+        rooms.push(`user:${payload.toUserId}`);
+      }
+      const qrId = payload?.qrId;
       if (event.type.startsWith('payment.') && typeof qrId === 'string' && event.merchantId !== null) {
         rooms.push(feedRoom(event.merchantId, qrId));
       }

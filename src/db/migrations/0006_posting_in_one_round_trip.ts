@@ -113,6 +113,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     -- dispatched: indexes nothing reads are not kept (lists by merchant or time come with a reader).
     DROP INDEX events_merchant_idx;
     DROP INDEX events_time_idx;
+    -- The low-balance check's lookup, kept to the few events it reads.
+    DROP INDEX events_user_idx;
+    CREATE INDEX events_low_balance_idx ON events ((payload->>'accountId'), created_at)
+      WHERE type = 'wallet.low_balance';
 
     DROP FUNCTION ledger_post(jsonb, jsonb);
 
@@ -241,16 +245,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         FROM unnest(v_posting_ids, v_account_ids, v_amounts, v_currencies, v_balances)
           AS line (posting_id, account_id, amount, currency, balance_after);
         -- Every movement of a wallet is an event for its owner, but a transfer's: the transfer
-        -- reports itself to both users (transfer.completed), one event each instead of three.
-        INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
-        SELECT tijori_uuidv7(), NULL, owner_id,
-          CASE WHEN increase THEN 'wallet.credited' ELSE 'wallet.debited' END,
-          jsonb_build_object('accountId', account_id, 'currency', currency, 'amountMinor', abs(amount)::text,
-            'balanceAfterMinor', balance_after::text, 'entryId', v_entry_id, 'entryType', p_entry->>'type'),
-          v_at
-        FROM unnest(v_account_ids, v_amounts, v_currencies, v_balances, v_wallet_owners, v_increases)
-          AS line (account_id, amount, currency, balance_after, owner_id, increase)
-        WHERE owner_id IS NOT NULL AND p_entry->>'type' <> 'transfer';
+        -- reports itself to both users in one transfer.completed event.
+        IF p_entry->>'type' <> 'transfer' AND cardinality(array_remove(v_wallet_owners, NULL)) > 0 THEN
+          INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+          SELECT tijori_uuidv7(), NULL, owner_id,
+            CASE WHEN increase THEN 'wallet.credited' ELSE 'wallet.debited' END,
+            jsonb_build_object('accountId', account_id, 'currency', currency, 'amountMinor', abs(amount)::text,
+              'balanceAfterMinor', balance_after::text, 'entryId', v_entry_id, 'entryType', p_entry->>'type'),
+            v_at
+          FROM unnest(v_account_ids, v_amounts, v_currencies, v_balances, v_wallet_owners, v_increases)
+            AS line (account_id, amount, currency, balance_after, owner_id, increase)
+          WHERE owner_id IS NOT NULL;
+        END IF;
         IF p_idempotency IS NOT NULL THEN
           PERFORM idempotency_store(p_idempotency);
         END IF;

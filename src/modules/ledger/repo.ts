@@ -545,8 +545,6 @@ export async function recordMissedLowBalances(executor: Executor, at: Date): Pro
         AND NOT EXISTS (
           SELECT 1 FROM events e
           WHERE e.type = 'wallet.low_balance'
-            AND e.user_id IS NOT DISTINCT FROM CASE a.owner_type WHEN 'user' THEN a.owner_id END
-            AND e.merchant_id IS NOT DISTINCT FROM CASE a.owner_type WHEN 'merchant' THEN a.owner_id END
             AND e.payload->>'accountId' = a.id::text
             AND e.created_at >= coalesce(a.low_balance_threshold_set_at, '-infinity'::timestamptz))
       RETURNING 1

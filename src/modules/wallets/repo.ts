@@ -10,17 +10,17 @@ export async function postToActiveUser(
   executor: Executor,
   userId: string,
   posting: RawBuilder<unknown>,
-  /** Recorded with the posting (same statement): one event, told to each of these users. */
-  event: { ids: readonly string[]; type: string; userIds: readonly string[]; data: unknown; createdAt: Date },
+  /** Recorded with the posting (same statement), for the user who moved the money. */
+  event: { id: string; type: string; userId: string; data: unknown; createdAt: Date },
 ): Promise<boolean> {
   const { rows } = await sql`
     WITH posted AS (
       SELECT ${posting} AS result FROM users WHERE id = ${userId} AND is_active
     ), event AS (
       INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
-      SELECT told.id, NULL, told.user_id, ${event.type}::text, ${JSON.stringify(event.data)}::jsonb,
-        ${event.createdAt}::timestamptz
-      FROM posted, unnest(${event.ids}::uuid[], ${event.userIds}::uuid[]) AS told (id, user_id)
+      SELECT ${event.id}::uuid, NULL, ${event.userId}::uuid, ${event.type}::text,
+        ${JSON.stringify(event.data)}::jsonb, ${event.createdAt}::timestamptz
+      FROM posted
     )
     SELECT 1 FROM posted`.execute(executor);
   return rows.length === 1;

@@ -232,11 +232,12 @@ export function createWalletService(deps: {
       const post = async (entry: EntryRequest, result: TransferResult): Promise<boolean> => {
         const now = clock.now();
         try {
-          // Both users hear of it (a transfer records no wallet.credited / debited of its own).
+          // One event for both users (sockets tell the payee too); a transfer records no
+          // wallet.credited / debited of its own.
           return await repo.postToActiveUser(db, result.toUserId, ledger.postingCall(entry), {
-            ids: [uuidv7(now.getTime()), uuidv7(now.getTime())],
+            id: uuidv7(now.getTime()),
             type: 'transfer.completed',
-            userIds: [principal.userId, result.toUserId],
+            userId: principal.userId,
             data: {
               entryId: result.entryId,
               fromUserId: principal.userId,
