@@ -5,6 +5,8 @@ import type { Clock } from '../../lib/clock.ts';
 import { EVENTS_CHANNEL } from './catalog.ts';
 
 const DISPATCH_BATCH = 500;
+/** The advisory lock key of the dispatcher ("tijori_events" hashed once, a constant). */
+const DISPATCH_LOCK = 7_314_205_881_117_032n;
 /** 37 bytes per id with its comma: 200 stay under the 8000-byte NOTIFY payload limit. */
 const NOTIFY_IDS_MAX = 200;
 
@@ -22,7 +24,7 @@ export type EventConsumer = (trx: Executor, events: readonly DispatchedEvent[]) 
 
 /**
  * One dispatch step: committed events not yet dispatched are handed to every consumer and marked
- * dispatched, in one transaction (several workers take disjoint batches: SKIP LOCKED); sockets on
+ * dispatched, in one transaction (one process at a time, by an advisory lock); sockets on
  * every API process hear of them when it commits (NOTIFY is transactional). Answers how many.
  */
 export async function dispatchPending(
@@ -31,10 +33,15 @@ export async function dispatchPending(
   consumers: readonly EventConsumer[],
 ): Promise<number> {
   return db.transaction().execute(async (trx) => {
+    // One dispatcher at a time across processes (the others find the lock taken and wait for
+    // their next turn): cheaper than locking every event row, which costs a write per event.
+    const { rows: turn } = await sql<{ mine: boolean }>`
+      SELECT pg_try_advisory_xact_lock(${DISPATCH_LOCK}) AS mine`.execute(trx);
+    if (turn[0]?.mine !== true) return 0;
     const { rows: events } = await sql<DispatchedEvent>`
       SELECT id, type, merchant_id AS "merchantId", user_id AS "userId", payload, created_at AS "createdAt"
       FROM events WHERE dispatched_at IS NULL ORDER BY created_at, id
-      LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`.execute(trx);
+      LIMIT ${DISPATCH_BATCH}`.execute(trx);
     if (events.length === 0) return 0;
     for (const consume of consumers) await consume(trx, events);
     for (let offset = 0; offset < events.length; offset += NOTIFY_IDS_MAX) {
