@@ -89,7 +89,9 @@ export function startEventDispatcher(deps: {
       .then((taken) => {
         running = null;
         if (stopped) return;
-        timer = setTimeout(tick, taken > 0 ? 0 : deps.intervalMs);
+        // Straight on only while a full batch came back (a backlog): a busy stream of events is
+        // then taken a few hundred at a time, not a handful per round.
+        timer = setTimeout(tick, taken >= DISPATCH_BATCH ? 0 : deps.intervalMs);
       });
   };
   timer = setTimeout(tick, 0);
