@@ -8,7 +8,7 @@ import type { EntryRequest, LedgerService, PostResult } from './service.ts';
  * concurrent payments take different row locks (each connection posts to its own shard; more
  * shards than the pool has connections). Its balance is the sum of the shards.
  */
-export const MERCHANT_PAYABLE_SHARDS = 16;
+export const MERCHANT_PAYABLE_SHARDS = 32;
 const BASIS_POINTS = 10_000n;
 
 export interface QrPaymentCredit {

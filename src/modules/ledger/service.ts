@@ -41,7 +41,7 @@ const PURPOSES: Record<
  * postings take different row locks; their balance is the sum of the shards. Owner accounts
  * (a wallet, a merchant's payable) have one shard unless asked for more.
  */
-export const PLATFORM_ACCOUNT_SHARDS = 16;
+export const PLATFORM_ACCOUNT_SHARDS = 32;
 const PLATFORM_PURPOSES: readonly LedgerPurpose[] = [
   'gateway_clearing',
   'fees_revenue',
