@@ -10,6 +10,7 @@ import * as webhooks from './0008_webhooks.ts';
 import * as notifications from './0009_notifications.ts';
 import * as lowBalanceCheck from './0010_low_balance_check.ts';
 import * as systemAlerts from './0011_system_alerts.ts';
+import * as roomForHotUpdates from './0012_room_for_hot_updates.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009_notifications': notifications,
   '0010_low_balance_check': lowBalanceCheck,
   '0011_system_alerts': systemAlerts,
+  '0012_room_for_hot_updates': roomForHotUpdates,
 };
