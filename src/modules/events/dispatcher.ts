@@ -5,7 +5,7 @@ import type { Clock } from '../../lib/clock.ts';
 import { EVENTS_CHANNEL } from './catalog.ts';
 
 const DISPATCH_BATCH = 500;
-/** The advisory lock key of the dispatcher ("tijori_events" hashed once, a constant). */
+/** An advisory lock key of its own: held by the one process dispatching at a time. */
 const DISPATCH_LOCK = 7_314_205_881_117_032n;
 /** 37 bytes per id with its comma: 200 stay under the 8000-byte NOTIFY payload limit. */
 const NOTIFY_IDS_MAX = 200;
