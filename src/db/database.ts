@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { CamelCasePlugin, Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Database } from './types.ts';
@@ -35,14 +34,6 @@ export function createDatabase(options: DatabaseOptions): DatabaseHandle {
   });
   // An idle client losing its server must not crash the process; the next checkout reconnects.
   pool.on('error', () => {});
-  // Each connection gets the next slot number (tijori_shard() in SQL): writes to hot rows (a busy
-  // merchant's payable account, its rollup rows) go to the slot's shard, so this process's
-  // connections never queue on the same row. The random start keeps processes apart. Queued on
-  // the new client before any query of its user.
-  let nextSlot = randomInt(0, 1 << 20);
-  pool.on('connect', (client) => {
-    client.query("SELECT set_config('tijori.shard', $1, false)", [String(nextSlot++)]).catch(() => {});
-  });
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool }),
     plugins: [new CamelCasePlugin()],

@@ -169,13 +169,8 @@ const GROUPED_FIGURES = `
  * another is removed, while the sum stays exact. Figures of a QR code being deleted are not kept:
  * its rows go with it (cascade), and its payments' delete trigger finds the code gone.
  */
-export function applyToRollups(
-  source: string,
-  sign: '+' | '-',
-  shards = ROLLUP_SHARDS,
-  connectionNumber = 'pg_backend_pid()',
-): string {
-  const shard = `(${connectionNumber} % ${shards})::smallint`;
+export function applyToRollups(source: string, sign: '+' | '-', shards = ROLLUP_SHARDS): string {
+  const shard = `(pg_backend_pid() % ${shards})::smallint`;
   const targets = [
     {
       table: 'qr_transaction_rollups',

@@ -16,20 +16,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   // More rollup shards than the server's pool has connections (DB_POOL_MAX, 10 by default): with
   // 8, two of ten connections always shared a busy merchant's bucket row and queued on its lock.
   await sql`
-    -- The number a connection's writes to hot rows are spread by: the slot the application gave
-    -- the connection when it opened it (tijori.shard: consecutive within a process, so its
-    -- connections never share a shard), else the backend's pid.
-    CREATE FUNCTION tijori_shard() RETURNS integer LANGUAGE sql STABLE AS $$
-      SELECT coalesce(nullif(current_setting('tijori.shard', true), '')::integer, pg_backend_pid())
-    $$;
-
     CREATE OR REPLACE FUNCTION qr_rollup_on_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS, 'tijori_shard()'))} RETURN NULL; END $$;
+      BEGIN ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS))} RETURN NULL; END $$;
     CREATE OR REPLACE FUNCTION qr_rollup_on_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS, 'tijori_shard()'))} RETURN NULL; END $$;
+      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS))} RETURN NULL; END $$;
     CREATE OR REPLACE FUNCTION qr_rollup_on_update() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS, 'tijori_shard()'))}
-        ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS, 'tijori_shard()'))} RETURN NULL; END $$;
+      BEGIN ${sql.raw(applyToRollups('old_rows', '-', ROLLUP_SHARDS))}
+        ${sql.raw(applyToRollups('new_rows', '+', ROLLUP_SHARDS))} RETURN NULL; END $$;
   `.execute(db);
 
   await sql`
@@ -156,11 +149,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
         -- The lines, parsed once, in posting order.
         -- A line naming a hot account's shards ("shardIds") posts to the one this connection owns
-        -- (tijori_shard() modulo their number): a process's connections then never queue behind
-        -- each other on one shard's row lock, as a random pick would.
+        -- (its backend pid modulo their number): the server's connections, with consecutive pids,
+        -- then never queue behind each other on one shard's row lock, as a random pick would.
         SELECT array_agg((line->>'id')::uuid ORDER BY position),
                array_agg(coalesce((line->>'accountId')::uuid,
-                 (line->'shardIds'->>(tijori_shard() % jsonb_array_length(line->'shardIds')))::uuid)
+                 (line->'shardIds'->>(pg_backend_pid() % jsonb_array_length(line->'shardIds')))::uuid)
                  ORDER BY position),
                array_agg((line->>'amountMinor')::bigint ORDER BY position)
           INTO v_posting_ids, v_account_ids, v_amounts
