@@ -92,6 +92,11 @@ export function postingRefusal(error: unknown): Error | null {
   return keyRefusal(error) ?? ledgerRefusal(error);
 }
 
+/** The shard-id cache's key for an account key (owner, purpose, currency). */
+function shardCacheKey(key: repo.AccountKey): string {
+  return `${key.ownerType}:${key.ownerId ?? ''}:${key.purpose}:${key.currency}`;
+}
+
 export function createLedgerService(deps: {
   db: Db;
   clock: Clock;
@@ -114,7 +119,7 @@ export function createLedgerService(deps: {
     key: repo.AccountKey,
     shards: number,
   ): Promise<readonly string[]> {
-    const cacheKey = `${key.ownerType}:${key.ownerId ?? ''}:${key.purpose}:${key.currency}`;
+    const cacheKey = shardCacheKey(key);
     const cached = shardIds.get(cacheKey);
     if (cached !== undefined && cached.length >= shards) return cached;
     let rows = await repo.findAccountIds(executor, key);
@@ -138,6 +143,30 @@ export function createLedgerService(deps: {
     }
     return rows.map((row) => row.id);
   }
+
+  function platformShards(
+    purpose: LedgerPurpose,
+    currency: string,
+    executor: Executor = db,
+  ): Promise<readonly string[]> {
+    return accountsFor(
+      executor,
+      { ownerType: 'platform', ownerId: null, purpose, currency },
+      PLATFORM_ACCOUNT_SHARDS,
+    );
+  }
+
+  function ownerShards(
+    owner: { type: 'user' | 'merchant'; id: string },
+    purpose: LedgerPurpose,
+    currency: string,
+    shards: number,
+    executor: Executor = db,
+  ): Promise<readonly string[]> {
+    return accountsFor(executor, { ownerType: owner.type, ownerId: owner.id, purpose, currency }, shards);
+  }
+
+  const pickAtRandom = (ids: readonly string[]): string => ids[Math.floor(random() * ids.length)] as string;
 
   async function post(executor: Executor, request: EntryRequest): Promise<PostResult> {
     try {
@@ -308,12 +337,7 @@ export function createLedgerService(deps: {
       currency: string,
       executor: Executor = db,
     ): Promise<string> {
-      const ids = await accountsFor(
-        executor,
-        { ownerType: 'platform', ownerId: null, purpose, currency },
-        PLATFORM_ACCOUNT_SHARDS,
-      );
-      return ids[Math.floor(random() * ids.length)] as string;
+      return pickAtRandom(await platformShards(purpose, currency, executor));
     },
 
     /**
@@ -325,32 +349,16 @@ export function createLedgerService(deps: {
       purpose: LedgerPurpose,
       currency: string,
     ): string | undefined {
-      return shardIds.get(`${owner.type}:${owner.id}:${purpose}:${currency}`)?.[0];
+      return shardIds.get(
+        shardCacheKey({ ownerType: owner.type, ownerId: owner.id, purpose, currency }),
+      )?.[0];
     },
 
     /** Every shard of a platform account, for a posting line that names them all (`shardIds`). */
-    platformAccountShards(
-      purpose: LedgerPurpose,
-      currency: string,
-      executor: Executor = db,
-    ): Promise<readonly string[]> {
-      return accountsFor(
-        executor,
-        { ownerType: 'platform', ownerId: null, purpose, currency },
-        PLATFORM_ACCOUNT_SHARDS,
-      );
-    },
+    platformAccountShards: platformShards,
 
     /** Every shard of an owner's hot account (created on first use), for a `shardIds` posting line. */
-    ownerAccountShards(
-      owner: { type: 'user' | 'merchant'; id: string },
-      purpose: LedgerPurpose,
-      currency: string,
-      shards: number,
-      executor: Executor = db,
-    ): Promise<readonly string[]> {
-      return accountsFor(executor, { ownerType: owner.type, ownerId: owner.id, purpose, currency }, shards);
-    },
+    ownerAccountShards: ownerShards,
 
     /**
      * One of an owner's account shards, at random, created on first use. For accounts that take
@@ -363,12 +371,7 @@ export function createLedgerService(deps: {
       shards: number,
       executor: Executor = db,
     ): Promise<string> {
-      const ids = await accountsFor(
-        executor,
-        { ownerType: owner.type, ownerId: owner.id, purpose, currency },
-        shards,
-      );
-      return ids[Math.floor(random() * ids.length)] as string;
+      return pickAtRandom(await ownerShards(owner, purpose, currency, shards, executor));
     },
 
     /** The owner's account, created on first use (one shard). */
