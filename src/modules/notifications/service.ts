@@ -99,6 +99,8 @@ export function createNotificationService(deps: {
       .onConflict((oc) => oc.columns(['eventId', 'userId']).doNothing())
       .returning(['id', 'userId', 'kind', 'title', 'body', 'createdAt'])
       .execute();
+    // All already there (an event handed over again): nothing new to tell or send.
+    if (rows.length === 0) return [];
     for (const row of rows) logNotification(logger, row);
     const prefs = await executor
       .selectFrom('notificationChannels')
@@ -106,7 +108,7 @@ export function createNotificationService(deps: {
       .where(
         'userId',
         'in',
-        rows.length === 0 ? ['00000000-0000-0000-0000-000000000000'] : rows.map((row) => row.userId),
+        rows.map((row) => row.userId),
       )
       .execute();
     const byUser = new Map(prefs.map((pref) => [pref.userId, pref]));
