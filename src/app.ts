@@ -149,10 +149,12 @@ export function createServices(deps: AppDeps) {
     simulatorEnabled: config.simulatorEnabled,
   });
   const simulations = createSimulationService({ db, clock, qrCodes, settings: simulatorSettings });
+  // One logger for the services and the workers (pino instances are not free to make).
+  const logger = deps.logger ?? createLogger(config);
   const simulationRunner = createSimulationRunner({
     db,
     clock,
-    logger: deps.logger ?? createLogger(config),
+    logger,
     transactions,
     settings: simulatorSettings,
     random,
@@ -168,7 +170,6 @@ export function createServices(deps: AppDeps) {
     taskNames: () => taskNames,
     onPausesChanged: () => jobWorkers.current?.refreshPauses(),
   });
-  const logger = deps.logger ?? createLogger(config);
   const webhooks = createWebhookService({
     db,
     clock,
@@ -244,6 +245,7 @@ export function createServices(deps: AppDeps) {
     webhooks,
     notifications,
     alerts,
+    logger,
   };
 }
 
@@ -261,7 +263,7 @@ export async function startJobWorkers(deps: AppDeps, services: Services): Promis
   const workers = await startWorkers({
     db: deps.database.db,
     pool: deps.database.pool,
-    logger: deps.logger ?? createLogger(config),
+    logger: services.logger,
     tasks: services.jobs.tasks,
     crontab: services.jobs.crontab.filter((entry) => !config.cronDisabled.includes(entry.task.name)),
     concurrency: config.workerConcurrency,
@@ -275,7 +277,7 @@ export async function startJobWorkers(deps: AppDeps, services: Services): Promis
         services.notifications.fromEvents,
       ]),
     intervalMs: config.eventDispatchIntervalMs,
-    logger: deps.logger ?? createLogger(config),
+    logger: services.logger,
   });
   return {
     ...workers,
@@ -295,7 +297,7 @@ export async function buildApp(
   const { config } = deps;
   const app = Fastify({
     // Typed as Fastify's base logger so the instance keeps the FastifyInstance type plugins expect.
-    loggerInstance: (deps.logger ?? createLogger(config)) as FastifyBaseLogger,
+    loggerInstance: services.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     requestTimeout: config.requestTimeoutMs,
     trustProxy: config.trustProxy,
