@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../../db/database.ts';
+import type { Db, Executor } from '../../db/database.ts';
 import { notFound } from '../../http/errors.ts';
 import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -33,6 +33,22 @@ export function createQueueService(deps: {
   onPausesChanged?: () => void;
 }) {
   const { db, clock, audit, taskNames } = deps;
+
+  /** Jobs whose attempts are exhausted (and not running), of a task, by id, or last tried before. */
+  async function failedJobIds(
+    executor: Executor,
+    filter: { task?: string; jobId?: string; before?: Date },
+  ): Promise<{ id: string }[]> {
+    const { rows } = await sql<{ id: string }>`
+      SELECT id::text FROM graphile_worker.jobs
+      WHERE locked_at IS NULL AND attempts >= max_attempts
+        AND (${filter.task ?? null}::text IS NULL OR task_identifier = ${filter.task ?? null})
+        AND (${filter.jobId ?? null}::bigint IS NULL OR id = ${filter.jobId ?? null}::bigint)
+        AND (${filter.before ?? null}::timestamptz IS NULL OR updated_at < ${filter.before ?? null})`.execute(
+      executor,
+    );
+    return rows;
+  }
 
   function requireKnown(task: string): void {
     if (!taskNames().includes(task)) throw notFound('Task', 'TASK_NOT_FOUND');
@@ -108,13 +124,7 @@ export function createQueueService(deps: {
     async retry(target: { task?: string; jobId?: string }, context: RequestContext): Promise<number> {
       if (target.task !== undefined) requireKnown(target.task);
       return db.transaction().execute(async (trx) => {
-        const { rows } = await sql<{ id: string }>`
-          SELECT id::text FROM graphile_worker.jobs
-          WHERE locked_at IS NULL AND attempts >= max_attempts
-            AND (${target.task ?? null}::text IS NULL OR task_identifier = ${target.task ?? null})
-            AND (${target.jobId ?? null}::bigint IS NULL OR id = ${target.jobId ?? null}::bigint)`.execute(
-          trx,
-        );
+        const rows = await failedJobIds(trx, target);
         if (target.jobId !== undefined && rows.length === 0) throw notFound('Failed job', 'JOB_NOT_FOUND');
         if (rows.length > 0) {
           await sql`SELECT graphile_worker.reschedule_jobs(${rows.map((row) => row.id)}::bigint[],
@@ -143,12 +153,7 @@ export function createQueueService(deps: {
       return db.transaction().execute(async (trx) => {
         let removed: number;
         if (target.state === 'failed') {
-          const { rows } = await sql<{ id: string }>`
-            SELECT id::text FROM graphile_worker.jobs
-            WHERE locked_at IS NULL AND attempts >= max_attempts AND updated_at < ${cutoff}
-              AND (${target.task ?? null}::text IS NULL OR task_identifier = ${target.task ?? null})`.execute(
-            trx,
-          );
+          const rows = await failedJobIds(trx, { ...target, before: cutoff });
           if (rows.length > 0) {
             await sql`SELECT graphile_worker.complete_jobs(${rows.map((row) => row.id)}::bigint[])`.execute(
               trx,
