@@ -134,7 +134,7 @@ const keyReused = () =>
 /** Runs inside a use case's transaction, after its writes, with what the use case produced. */
 export type WithinTransaction<T> = (trx: Executor, result: T) => Promise<void>;
 
-interface Claim {
+export interface Claim {
   /** Stores the reply through the use case's transaction: it commits or rolls back with the change. */
   complete(trx: Executor, statusCode: number, body: unknown): Promise<void>;
   /** The use case failed and changed nothing: the key may be used again. */

@@ -101,7 +101,7 @@ export function postingCall(
     ${key}::jsonb)`;
 }
 
-interface PostingOutcome {
+export interface PostingOutcome {
   entryId: string;
   replayed: boolean;
   postings: Record<string, string>[];
