@@ -205,7 +205,7 @@ export function applyToRollups(source: string, sign: '+' | '-', shards = ROLLUP_
     .join('\n');
 }
 
-/** The shard a connection writes: its backend process id, spread over this many rows (0006: 16). */
+/** The shard a connection writes: its backend process id, spread over this many rows (0006: 16; 0013 numbers connections instead). */
 const ROLLUP_SHARDS = 8;
 
 const NEGATED_GROUPED_FIGURES = `

@@ -11,6 +11,7 @@ import * as notifications from './0009_notifications.ts';
 import * as lowBalanceCheck from './0010_low_balance_check.ts';
 import * as systemAlerts from './0011_system_alerts.ts';
 import * as roomForHotUpdates from './0012_room_for_hot_updates.ts';
+import * as shardPerConnection from './0013_shard_per_connection.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010_low_balance_check': lowBalanceCheck,
   '0011_system_alerts': systemAlerts,
   '0012_room_for_hot_updates': roomForHotUpdates,
+  '0013_shard_per_connection': shardPerConnection,
 };

@@ -1474,6 +1474,32 @@ describe('admin browse', () => {
 });
 
 describe('hot accounts', () => {
+  it("gives each connection one shard number for its life, and the pool's connections distinct ones", async () => {
+    const { pool } = testApp.database.handle;
+    const connections = await Promise.all(Array.from({ length: 4 }, () => pool.connect()));
+    try {
+      const shardOf = async (connection: (typeof connections)[number]) =>
+        Number((await connection.query('SELECT tijori_connection_shard() AS shard')).rows[0].shard);
+      const first = await Promise.all(connections.map(shardOf));
+      const again = await Promise.all(connections.map(shardOf));
+      expect(again).toEqual(first);
+      expect(new Set(first).size).toBe(connections.length);
+      // Numbers follow one another, so a few connections never share a shard of 32.
+      expect(new Set(first.map((shard) => shard % PLATFORM_ACCOUNT_SHARDS)).size).toBe(connections.length);
+    } finally {
+      for (const connection of connections) connection.release();
+    }
+    const pickers = await sql<{ name: string; definition: string }>`
+      SELECT proname AS name, pg_get_functiondef(oid) AS definition FROM pg_proc
+      WHERE proname IN ('ledger_post', 'qr_rollup_on_insert', 'qr_rollup_on_delete', 'qr_rollup_on_update')
+    `.execute(testApp.database.handle.db);
+    expect(pickers.rows).toHaveLength(4);
+    for (const { definition } of pickers.rows) {
+      expect(definition).toContain('tijori_connection_shard()');
+      expect(definition).not.toContain('pg_backend_pid()');
+    }
+  });
+
   it('platformAccount spreads over its shards, whose balances sum to the purpose total', async () => {
     const db = testApp.database.handle.db;
     const { ledger } = testApp.services;
