@@ -70,6 +70,25 @@ export interface Config {
   readonly slackWebhookBaseUrl: string;
   readonly simulationIntervalMs: number;
   readonly maxTransactionsPerQr: number;
+  /** Every call to a payment gateway gives up after this long. */
+  readonly gatewayTimeoutMs: number;
+  /** Gateways one payment may try (the first plus failovers). */
+  readonly paymentAttemptsMax: number;
+  /** A payment still pending this long after it was made expires. */
+  readonly paymentTtlMs: number;
+  readonly circuitConsecutiveFailuresMax: number;
+  readonly circuitFailureRatePercent: number;
+  readonly circuitWindowAttemptsMin: number;
+  readonly circuitWindowMs: number;
+  readonly circuitCoolDownMs: number;
+  /** Share of success-rate routes sent to another gateway first, so a recovered one is noticed. */
+  readonly routingExplorationPercent: number;
+  readonly routingSuccessRateWindowMs: number;
+  /** A signed gateway webhook older (or newer) than this is refused where its scheme is timed. */
+  readonly gatewayWebhookToleranceSec: number;
+  readonly razorpayBaseUrl: string;
+  readonly payuBaseUrl: string;
+  readonly paytmBaseUrl: string;
   /** Fee on a successful UPI QR payment, in basis points of its amount (100 = 1%). */
   readonly upiFeeBasisPoints: number;
   /** Wallet currencies and their minor-unit scales (INR 2, USDT 6); the first is the default. */
@@ -239,6 +258,26 @@ export function parseConfig(env: Env = process.env): Config {
     simulationIntervalMs: reader.integer('SIMULATION_INTERVAL_MS', 5_000, { min: 10, max: 3_600_000 }),
     maxTransactionsPerQr: reader.integer('MAX_TRANSACTIONS_PER_QR', 100, { min: 1, max: 1_000_000 }),
     upiFeeBasisPoints: reader.integer('UPI_FEE_BASIS_POINTS', 0, { min: 0, max: 10_000 }),
+    gatewayTimeoutMs: reader.integer('GATEWAY_TIMEOUT_MS', 10_000, { min: 50, max: 120_000 }),
+    paymentAttemptsMax: reader.integer('PAYMENT_ATTEMPTS_MAX', 3, { min: 1, max: 10 }),
+    paymentTtlMs: reader.integer('PAYMENT_TTL_MINUTES', 15, { min: 1, max: 10_080 }) * 60_000,
+    circuitConsecutiveFailuresMax: reader.integer('CIRCUIT_CONSECUTIVE_FAILURES', 5, { min: 1, max: 1_000 }),
+    circuitFailureRatePercent: reader.integer('CIRCUIT_FAILURE_RATE_PERCENT', 50, { min: 1, max: 100 }),
+    circuitWindowAttemptsMin: reader.integer('CIRCUIT_WINDOW_ATTEMPTS_MIN', 20, { min: 1, max: 100_000 }),
+    circuitWindowMs: reader.integer('CIRCUIT_WINDOW_MS', 60_000, { min: 1_000, max: 3_600_000 }),
+    circuitCoolDownMs: reader.integer('CIRCUIT_COOL_DOWN_MS', 30_000, { min: 100, max: 3_600_000 }),
+    routingExplorationPercent: reader.integer('ROUTING_EXPLORATION_PERCENT', 5, { min: 0, max: 50 }),
+    routingSuccessRateWindowMs: reader.integer('ROUTING_SUCCESS_RATE_WINDOW_MS', 900_000, {
+      min: 10_000,
+      max: 86_400_000,
+    }),
+    gatewayWebhookToleranceSec: reader.integer('GATEWAY_WEBHOOK_TOLERANCE_SEC', 300, {
+      min: 10,
+      max: 86_400,
+    }),
+    razorpayBaseUrl: reader.url('RAZORPAY_BASE_URL', ['https:', 'http:']) ?? 'https://api.razorpay.com',
+    payuBaseUrl: reader.url('PAYU_BASE_URL', ['https:', 'http:']) ?? 'https://secure.payu.in',
+    paytmBaseUrl: reader.url('PAYTM_BASE_URL', ['https:', 'http:']) ?? 'https://securegw.paytm.in',
     currencies: parseCurrencies(reader.list('CURRENCIES', DEFAULT_CURRENCIES), problems),
     walletVpaHandle: reader.string('WALLET_VPA_HANDLE', 'tijori'),
     fxRates: parseFxRates(reader.list('FX_RATES', DEFAULT_FX_RATES), problems),

@@ -199,7 +199,9 @@ export type LedgerEntryType =
   | 'capture'
   | 'void'
   | 'reversal'
-  | 'adjustment';
+  | 'adjustment'
+  | 'payment'
+  | 'refund';
 export type LedgerAccountStatus = 'open' | 'frozen' | 'closed';
 export type LedgerHoldStatus = 'active' | 'captured' | 'voided' | 'expired';
 type Minor = ColumnType<bigint, bigint | undefined, bigint>;
@@ -397,6 +399,148 @@ export interface SystemHealthReportsTable {
   createdAt: Timestamp;
 }
 
+export type PaymentMethodName = 'upi_intent' | 'upi_collect' | 'upi_qr' | 'card' | 'netbanking';
+export type GatewayConnectorName = 'sandbox' | 'razorpay' | 'payu' | 'paytm';
+export type PaymentStatus =
+  | 'created'
+  | 'pending'
+  | 'succeeded'
+  | 'failed'
+  | 'expired'
+  | 'partially_refunded'
+  | 'refunded';
+export type AttemptStatus = 'pending' | 'succeeded' | 'failed';
+export type RefundStatus = 'pending' | 'succeeded' | 'failed';
+export type RoutingStrategyName = 'priority' | 'weighted' | 'success_rate' | 'lowest_cost';
+export type WebhookVerificationOutcome =
+  | 'verified'
+  | 'bad_signature'
+  | 'stale'
+  | 'malformed'
+  | 'ip_refused'
+  | 'replayed'
+  | 'unknown_gateway';
+
+export interface GatewaysTable {
+  id: string;
+  name: string;
+  connector: GatewayConnectorName;
+  credentialsSealed: string | null;
+  credentialsHint: string | null;
+  config: ColumnType<Record<string, unknown>, string, string>;
+  enabled: Generated<boolean>;
+  priority: Generated<number>;
+  weight: Generated<number>;
+  methods: PaymentMethodName[];
+  feePercentBasisPoints: Generated<number>;
+  feeFixedMinor: ColumnType<bigint, bigint | undefined, bigint>;
+  minAmountMinor: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  maxAmountMinor: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  webhookIpAllowlist: string[] | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface PlatformSettingsTable {
+  key: string;
+  value: Json;
+  updatedAt: Timestamp;
+}
+
+export interface MerchantPaymentSettingsTable {
+  merchantId: string;
+  routingStrategy: RoutingStrategyName | null;
+  preferredGatewayIds: string[] | null;
+  paymentMaxAmountMinor: ColumnType<bigint | null, bigint | null | undefined, bigint | null>;
+  updatedAt: Timestamp;
+}
+
+export interface PaymentOrdersTable {
+  id: string;
+  merchantId: string;
+  orderId: string;
+  amountMinor: ColumnType<bigint, bigint, bigint>;
+  currency: string;
+  createdAt: Timestamp;
+}
+
+export interface PaymentsTable {
+  id: string;
+  merchantId: string;
+  orderId: string;
+  amountMinor: ColumnType<bigint, bigint, bigint>;
+  currency: string;
+  method: PaymentMethodName;
+  status: PaymentStatus;
+  customer: ColumnType<unknown, string, string>;
+  description: string | null;
+  returnUrl: string | null;
+  metadata: ColumnType<unknown, string | undefined, string>;
+  gatewayId: string | null;
+  feeMinor: ColumnType<bigint, bigint | undefined, bigint>;
+  refundedMinor: ColumnType<bigint, bigint | undefined, bigint>;
+  nextAction: ColumnType<unknown, string | null | undefined, string | null>;
+  errorCode: string | null;
+  errorMessage: string | null;
+  expiresAt: Date;
+  succeededAt: Date | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface PaymentAttemptsTable {
+  id: string;
+  paymentId: string;
+  gatewayId: string;
+  attemptNumber: number;
+  status: AttemptStatus;
+  gatewayReference: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  retryable: boolean | null;
+  latencyMs: number | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface PaymentStatusHistoryTable {
+  id: string;
+  paymentId: string;
+  fromStatus: PaymentStatus | null;
+  toStatus: PaymentStatus;
+  cause: string;
+  attemptId: string | null;
+  createdAt: Timestamp;
+}
+
+export interface PaymentRefundsTable {
+  id: string;
+  paymentId: string;
+  merchantId: string;
+  amountMinor: ColumnType<bigint, bigint, bigint>;
+  currency: string;
+  reason: string;
+  status: RefundStatus;
+  gatewayReference: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+export interface GatewayWebhooksTable {
+  id: string;
+  gatewayId: string | null;
+  remoteAddress: string | null;
+  headers: Json;
+  body: string;
+  verification: WebhookVerificationOutcome;
+  eventId: string | null;
+  paymentId: string | null;
+  effect: string | null;
+  receivedAt: Timestamp;
+}
+
 export interface Database {
   users: UsersTable;
   refreshTokens: RefreshTokensTable;
@@ -428,6 +572,15 @@ export interface Database {
   notifications: NotificationsTable;
   notificationChannels: NotificationChannelsTable;
   systemAlerts: SystemAlertsTable;
+  gateways: GatewaysTable;
+  platformSettings: PlatformSettingsTable;
+  merchantPaymentSettings: MerchantPaymentSettingsTable;
+  paymentOrders: PaymentOrdersTable;
+  payments: PaymentsTable;
+  paymentAttempts: PaymentAttemptsTable;
+  paymentStatusHistory: PaymentStatusHistoryTable;
+  paymentRefunds: PaymentRefundsTable;
+  gatewayWebhooks: GatewayWebhooksTable;
 }
 
 export type User = Selectable<UsersTable>;

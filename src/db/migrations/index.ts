@@ -12,6 +12,7 @@ import * as lowBalanceCheck from './0010_low_balance_check.ts';
 import * as systemAlerts from './0011_system_alerts.ts';
 import * as roomForHotUpdates from './0012_room_for_hot_updates.ts';
 import * as shardPerConnection from './0013_shard_per_connection.ts';
+import * as paymentOrchestration from './0014_payment_orchestration.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011_system_alerts': systemAlerts,
   '0012_room_for_hot_updates': roomForHotUpdates,
   '0013_shard_per_connection': shardPerConnection,
+  '0014_payment_orchestration': paymentOrchestration,
 };

@@ -19,6 +19,15 @@ export interface QrPaymentCredit {
   readonly currency: string;
 }
 
+/** A gateway payment that succeeded; the fee is the gateway's, passed on to the merchant. */
+export interface GatewayPaymentCredit {
+  readonly paymentId: string;
+  readonly merchantId: string;
+  readonly amountMinor: bigint;
+  readonly feeMinor: bigint;
+  readonly currency: string;
+}
+
 /**
  * What a merchant is owed for payments received. A successful QR payment posts
  * `gateway clearing (UPI) -> merchant payable`, less the fee (to fees revenue), exactly once per
@@ -90,6 +99,37 @@ export function createMerchantBalanceService(deps: {
      */
     async qrPaymentCreditCall(payment: QrPaymentCredit, idempotency?: KeyAndReply) {
       return ledger.postingCall(await qrPaymentEntry(db, payment, idempotency));
+    },
+
+    /**
+     * Inside the transaction that makes a gateway payment succeed: `gateway clearing -> merchant
+     * payable`, less the fee to fees revenue; once per payment, whichever path got there first.
+     */
+    async creditGatewayPayment(trx: Executor, payment: GatewayPaymentCredit): Promise<PostResult> {
+      const [clearing, payable, fees] = await Promise.all([
+        ledger.platformAccountShards('gateway_clearing', payment.currency, trx),
+        ledger.ownerAccountShards(
+          { type: 'merchant', id: payment.merchantId },
+          'merchant_payable',
+          payment.currency,
+          MERCHANT_PAYABLE_SHARDS,
+          trx,
+        ),
+        payment.feeMinor > 0n
+          ? ledger.platformAccountShards('fees_revenue', payment.currency, trx)
+          : Promise.resolve(null),
+      ]);
+      return ledger.post(trx, {
+        type: 'payment',
+        idempotencyRef: `payment:${payment.paymentId}`,
+        description: `Gateway payment ${payment.paymentId}`,
+        metadata: { paymentId: payment.paymentId, feeMinor: payment.feeMinor.toString() },
+        postings: [
+          { shardIds: clearing, amountMinor: payment.amountMinor },
+          { shardIds: payable, amountMinor: -(payment.amountMinor - payment.feeMinor) },
+          ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -payment.feeMinor }]),
+        ],
+      });
     },
 
     /** Inside the transaction that deletes the payment; nothing to do for one never posted. */

@@ -23,6 +23,8 @@ const ENTRY_TYPES = [
   'void',
   'reversal',
   'adjustment',
+  'payment',
+  'refund',
 ] as const;
 /** The ledger's own view speaks minor units, as integer strings (exact at any size). */
 const Minor = Type.String({ pattern: '^-?[0-9]+$', description: 'Minor units (paise for INR)' });

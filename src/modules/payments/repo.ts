@@ -1,0 +1,287 @@
+import { sql } from 'kysely';
+import type { Executor } from '../../db/database.ts';
+import type { AttemptStatus, PaymentMethodName, PaymentStatus } from '../../db/types.ts';
+import { PAID_STATUSES } from './transitions.ts';
+
+export interface OrderRow {
+  readonly id: string;
+  readonly merchantId: string;
+  readonly orderId: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly createdAt: Date;
+}
+
+export interface PaymentRow {
+  readonly id: string;
+  readonly merchantId: string;
+  readonly orderId: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly method: PaymentMethodName;
+  readonly status: PaymentStatus;
+  readonly customer: unknown;
+  readonly description: string | null;
+  readonly returnUrl: string | null;
+  readonly metadata: Record<string, unknown>;
+  readonly gatewayId: string | null;
+  readonly feeMinor: bigint;
+  readonly refundedMinor: bigint;
+  readonly nextAction: unknown;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly expiresAt: Date;
+  readonly succeededAt: Date | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+export interface AttemptRow {
+  readonly id: string;
+  readonly paymentId: string;
+  readonly gatewayId: string;
+  readonly attemptNumber: number;
+  readonly status: AttemptStatus;
+  readonly gatewayReference: string | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly retryable: boolean | null;
+  readonly latencyMs: number | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+const PAYMENT_COLUMNS = [
+  'id',
+  'merchantId',
+  'orderId',
+  'amountMinor',
+  'currency',
+  'method',
+  'status',
+  'customer',
+  'description',
+  'returnUrl',
+  'gatewayId',
+  'feeMinor',
+  'refundedMinor',
+  'nextAction',
+  'errorCode',
+  'errorMessage',
+  'expiresAt',
+  'succeededAt',
+  'createdAt',
+  'updatedAt',
+] as const;
+/** The merchant's metadata as text: keys of JSON read through the query builder are camel-cased. */
+const metadataText = sql<string>`metadata::text`.as('metadataJson');
+
+function toPaymentRow<T extends { metadataJson: string }>(
+  row: T,
+): Omit<T, 'metadataJson'> & { metadata: Record<string, unknown> } {
+  const { metadataJson, ...rest } = row;
+  return { ...rest, metadata: JSON.parse(metadataJson) as Record<string, unknown> };
+}
+
+const ATTEMPT_COLUMNS = [
+  'id',
+  'paymentId',
+  'gatewayId',
+  'attemptNumber',
+  'status',
+  'gatewayReference',
+  'errorCode',
+  'errorMessage',
+  'retryable',
+  'latencyMs',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export async function findOrder(
+  executor: Executor,
+  merchantId: string,
+  orderId: string,
+): Promise<OrderRow | undefined> {
+  return executor
+    .selectFrom('paymentOrders')
+    .select(['id', 'merchantId', 'orderId', 'amountMinor', 'currency', 'createdAt'])
+    .where('merchantId', '=', merchantId)
+    .where('orderId', '=', orderId)
+    .executeTakeFirst();
+}
+
+/** The new order, or undefined when the merchant already registered one with this id. */
+export async function insertOrder(executor: Executor, order: OrderRow): Promise<OrderRow | undefined> {
+  return executor
+    .insertInto('paymentOrders')
+    .values(order)
+    .onConflict((oc) => oc.columns(['merchantId', 'orderId']).doNothing())
+    .returning(['id', 'merchantId', 'orderId', 'amountMinor', 'currency', 'createdAt'])
+    .executeTakeFirst();
+}
+
+export async function orderIsPaid(executor: Executor, merchantId: string, orderId: string): Promise<boolean> {
+  const row = await executor
+    .selectFrom('payments')
+    .select('id')
+    .where('merchantId', '=', merchantId)
+    .where('orderId', '=', orderId)
+    .where('status', 'in', PAID_STATUSES)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export type NewPayment = Omit<PaymentRow, 'metadata' | 'updatedAt'> & {
+  readonly metadata: Record<string, unknown>;
+};
+
+export async function insertPayment(executor: Executor, payment: NewPayment): Promise<void> {
+  await executor
+    .insertInto('payments')
+    .values({
+      ...payment,
+      customer: JSON.stringify(payment.customer),
+      metadata: JSON.stringify(payment.metadata),
+      nextAction: payment.nextAction === null ? null : JSON.stringify(payment.nextAction),
+      updatedAt: payment.createdAt,
+    })
+    .execute();
+}
+
+export interface PaymentChange {
+  readonly status: PaymentStatus;
+  readonly gatewayId?: string | null;
+  readonly feeMinor?: bigint;
+  readonly refundedMinor?: bigint;
+  readonly nextAction?: unknown;
+  readonly errorCode?: string | null;
+  readonly errorMessage?: string | null;
+  readonly succeededAt?: Date | null;
+}
+
+/** Moves the payment only if it is still `from` (STYLE.md habit 9); undefined when it was not. */
+export async function movePayment(
+  executor: Executor,
+  id: string,
+  from: PaymentStatus,
+  change: PaymentChange,
+  at: Date,
+): Promise<PaymentRow | undefined> {
+  const { nextAction, ...rest } = change;
+  const row = await executor
+    .updateTable('payments')
+    .set({
+      ...rest,
+      ...(nextAction === undefined
+        ? {}
+        : { nextAction: nextAction === null ? null : JSON.stringify(nextAction) }),
+      updatedAt: at,
+    })
+    .where('id', '=', id)
+    .where('status', '=', from)
+    .returning([...PAYMENT_COLUMNS, metadataText])
+    .executeTakeFirst();
+  return row === undefined ? undefined : toPaymentRow(row);
+}
+
+export async function findPayment(
+  executor: Executor,
+  id: string,
+  merchantId: string | null,
+  options: { forUpdate?: boolean } = {},
+): Promise<PaymentRow | undefined> {
+  let query = executor
+    .selectFrom('payments')
+    .select([...PAYMENT_COLUMNS, metadataText])
+    .where('id', '=', id);
+  if (merchantId !== null) query = query.where('merchantId', '=', merchantId);
+  if (options.forUpdate === true) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row === undefined ? undefined : toPaymentRow(row);
+}
+
+export async function insertAttempt(
+  executor: Executor,
+  attempt: Omit<AttemptRow, 'updatedAt'>,
+): Promise<void> {
+  await executor
+    .insertInto('paymentAttempts')
+    .values({ ...attempt, updatedAt: attempt.createdAt })
+    .execute();
+}
+
+export async function upsertAttempts(executor: Executor, attempts: readonly AttemptRow[]): Promise<void> {
+  if (attempts.length === 0) return;
+  await executor
+    .insertInto('paymentAttempts')
+    .values([...attempts])
+    .onConflict((oc) =>
+      oc.column('id').doUpdateSet((eb) => ({
+        status: eb.ref('excluded.status'),
+        gatewayReference: eb.ref('excluded.gatewayReference'),
+        errorCode: eb.ref('excluded.errorCode'),
+        errorMessage: eb.ref('excluded.errorMessage'),
+        retryable: eb.ref('excluded.retryable'),
+        latencyMs: eb.ref('excluded.latencyMs'),
+        updatedAt: eb.ref('excluded.updatedAt'),
+      })),
+    )
+    .execute();
+}
+
+export async function attemptsOf(
+  executor: Executor,
+  paymentIds: readonly string[],
+): Promise<(AttemptRow & { gatewayName: string })[]> {
+  if (paymentIds.length === 0) return [];
+  return executor
+    .selectFrom('paymentAttempts')
+    .innerJoin('gateways', 'gateways.id', 'paymentAttempts.gatewayId')
+    .select([
+      ...ATTEMPT_COLUMNS.map((column) => `paymentAttempts.${column}` as const),
+      'gateways.name as gatewayName',
+    ])
+    .where('paymentAttempts.paymentId', 'in', paymentIds)
+    .orderBy('paymentAttempts.paymentId')
+    .orderBy('paymentAttempts.attemptNumber')
+    .execute();
+}
+
+export interface HistoryRow {
+  readonly id: string;
+  readonly paymentId: string;
+  readonly fromStatus: PaymentStatus | null;
+  readonly toStatus: PaymentStatus;
+  readonly cause: string;
+  readonly attemptId: string | null;
+  readonly createdAt: Date;
+}
+
+export async function insertHistory(executor: Executor, rows: readonly HistoryRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  await executor
+    .insertInto('paymentStatusHistory')
+    .values([...rows])
+    .execute();
+}
+
+export async function historyOf(executor: Executor, paymentId: string): Promise<HistoryRow[]> {
+  return executor
+    .selectFrom('paymentStatusHistory')
+    .select(['id', 'paymentId', 'fromStatus', 'toStatus', 'cause', 'attemptId', 'createdAt'])
+    .where('paymentId', '=', paymentId)
+    .orderBy('createdAt')
+    .orderBy('id')
+    .execute();
+}
+
+export async function merchantPaymentLimit(executor: Executor, merchantId: string): Promise<bigint | null> {
+  const row = await executor
+    .selectFrom('merchantPaymentSettings')
+    .select('paymentMaxAmountMinor')
+    .where('merchantId', '=', merchantId)
+    .executeTakeFirst();
+  return row?.paymentMaxAmountMinor ?? null;
+}
