@@ -31,6 +31,7 @@ import {
   type LoginThrottlePolicy,
 } from './modules/auth/index.ts';
 import { dispatchPending, startEventDispatcher } from './modules/events/dispatcher.ts';
+import { createConnectors, createGatewayService, gatewayRoutes } from './modules/gateways/index.ts';
 import {
   createLedgerService,
   createMerchantBalanceService,
@@ -44,6 +45,12 @@ import {
   notificationRoutes,
   notificationTasks,
 } from './modules/notifications/index.ts';
+import {
+  createInboundWebhooks,
+  createPaymentService,
+  paymentRoutes,
+  paymentTasks,
+} from './modules/payments/index.ts';
 import {
   createQrCodeService,
   createSimulationRunner,
@@ -199,6 +206,54 @@ export function createServices(deps: AppDeps) {
     clock,
     thresholds: { queueBacklogSec: config.alertQueueBacklogSec, databaseSlowMs: config.alertDatabaseSlowMs },
   });
+  const gateways = createGatewayService({
+    db,
+    clock,
+    audit,
+    connectors: createConnectors(random),
+    random,
+    settings: {
+      encryptionKey: config.encryptionKey,
+      production: config.nodeEnv === 'production',
+      timeoutMs: config.gatewayTimeoutMs,
+      circuit: {
+        consecutiveFailuresMax: config.circuitConsecutiveFailuresMax,
+        failureRateMax: config.circuitFailureRatePercent / 100,
+        windowAttemptsMin: config.circuitWindowAttemptsMin,
+        windowMs: config.circuitWindowMs,
+        coolDownMs: config.circuitCoolDownMs,
+      },
+      successRateWindowMs: config.routingSuccessRateWindowMs,
+      explorationShare: config.routingExplorationPercent / 100,
+      baseUrls: {
+        sandbox: config.publicBaseUrl,
+        razorpay: config.razorpayBaseUrl,
+        payu: config.payuBaseUrl,
+        paytm: config.paytmBaseUrl,
+      },
+    },
+  });
+  const payments = createPaymentService({
+    db,
+    clock,
+    gateways,
+    merchantBalances,
+    alerts,
+    settings: {
+      attemptsMax: config.paymentAttemptsMax,
+      ttlMs: config.paymentTtlMs,
+      currencies: config.currencies,
+      publicBaseUrl: config.publicBaseUrl,
+    },
+  });
+  const inboundWebhooks = createInboundWebhooks({
+    db,
+    clock,
+    gateways,
+    payments,
+    toleranceSec: config.gatewayWebhookToleranceSec,
+  });
+  const paymentJobs = paymentTasks(payments);
   const platform = platformTasks({ db, clock, logger, ledger, queues, idempotency, alerts });
   const webhookJobs = webhookTasks(webhooks, logger);
   const jobs = {
@@ -207,8 +262,9 @@ export function createServices(deps: AppDeps) {
       webhookJobs.deliver,
       webhookJobs.archive,
       notificationTasks(notifications).send,
+      paymentJobs.expire,
     ],
-    crontab: [...platform.crontab, { task: webhookJobs.archive, match: '0 2 * * *' }],
+    crontab: [...platform.crontab, { task: webhookJobs.archive, match: '0 2 * * *' }, ...paymentJobs.crontab],
   };
   taskNames = jobs.tasks.map((task) => task.name);
   const system = createSystemService({
@@ -245,6 +301,9 @@ export function createServices(deps: AppDeps) {
     webhooks,
     notifications,
     alerts,
+    gateways,
+    payments,
+    inboundWebhooks,
     logger,
   };
 }
@@ -380,6 +439,12 @@ export async function buildApp(
       await api.register(webhookRoutes, { webhooks: services.webhooks });
       await api.register(notificationRoutes, { notifications: services.notifications });
       await api.register(alertRoutes, { alerts: services.alerts });
+      await api.register(gatewayRoutes, { gateways: services.gateways });
+      await api.register(paymentRoutes, {
+        payments: services.payments,
+        inbound: services.inboundWebhooks,
+        scaleOf: (code) => config.currencies.find((currency) => currency.code === code)?.scale ?? 2,
+      });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });
       await api.register(swapRoutes, { swaps: services.swaps });

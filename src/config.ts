@@ -86,6 +86,8 @@ export interface Config {
   readonly routingSuccessRateWindowMs: number;
   /** A signed gateway webhook older (or newer) than this is refused where its scheme is timed. */
   readonly gatewayWebhookToleranceSec: number;
+  /** This server's address as gateways reach it (the webhook URL handed to them). */
+  readonly publicBaseUrl: string;
   readonly razorpayBaseUrl: string;
   readonly payuBaseUrl: string;
   readonly paytmBaseUrl: string;
@@ -275,6 +277,7 @@ export function parseConfig(env: Env = process.env): Config {
       min: 10,
       max: 86_400,
     }),
+    publicBaseUrl: (reader.url('PUBLIC_BASE_URL', ['https:', 'http:']) ?? '').replace(/\/+$/, ''),
     razorpayBaseUrl: reader.url('RAZORPAY_BASE_URL', ['https:', 'http:']) ?? 'https://api.razorpay.com',
     payuBaseUrl: reader.url('PAYU_BASE_URL', ['https:', 'http:']) ?? 'https://secure.payu.in',
     paytmBaseUrl: reader.url('PAYTM_BASE_URL', ['https:', 'http:']) ?? 'https://securegw.paytm.in',
@@ -283,6 +286,9 @@ export function parseConfig(env: Env = process.env): Config {
     fxRates: parseFxRates(reader.list('FX_RATES', DEFAULT_FX_RATES), problems),
     fxSpreadBasisPoints: reader.integer('FX_SPREAD_BASIS_POINTS', 50, { min: 0, max: 5_000 }),
   };
+  if (config.publicBaseUrl === '') {
+    Object.assign(config, { publicBaseUrl: `http://localhost:${config.port}` });
+  }
   if ((config.adminEmail === undefined) !== (config.adminPassword === undefined)) {
     problems.push('ADMIN_EMAIL and ADMIN_PASSWORD: set both or neither');
   }

@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   const deps = { config, database: opened.database, logger };
   const services = createServices(deps);
   await services.ledger.ensurePlatformAccounts(config.currencies.map((currency) => currency.code));
+  await services.gateways.ensureSandbox();
   if (config.adminEmail !== undefined && config.adminPassword !== undefined) {
     const outcome = await services.auth.ensureAdmin(config.adminEmail, config.adminPassword);
     logger.info({ email: config.adminEmail, outcome }, 'bootstrap admin');

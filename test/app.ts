@@ -55,6 +55,8 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   const services = createServices(deps);
   const app = await buildApp(deps, services);
   await app.ready();
+  // As `npm start` does: outside production, payments work out of the box on a sandbox gateway.
+  await services.gateways.ensureSandbox();
   if (options.startSimulator === true) services.simulationRunner.start();
   return {
     app,

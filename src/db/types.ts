@@ -347,7 +347,11 @@ export interface NotificationsTable {
   createdAt: Timestamp;
 }
 
-export type SystemAlertKind = 'queue_backlog' | 'webhook_endpoint_disabled' | 'database_slow';
+export type SystemAlertKind =
+  | 'queue_backlog'
+  | 'webhook_endpoint_disabled'
+  | 'database_slow'
+  | 'late_payment_success';
 
 export interface SystemAlertsTable {
   id: string;

@@ -162,6 +162,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       WHERE verification = 'verified';
     CREATE INDEX gateway_webhooks_time_idx ON gateway_webhooks (received_at);
 
+    -- A payment that succeeded after it expired or failed: the payer was charged late, someone must look.
+    ALTER TABLE system_alerts DROP CONSTRAINT system_alerts_kind_check;
+    ALTER TABLE system_alerts ADD CONSTRAINT system_alerts_kind_check CHECK (kind IN ('queue_backlog',
+      'webhook_endpoint_disabled', 'database_slow', 'late_payment_success'));
+
     ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_type_check;
     ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_type_check CHECK (type IN ('deposit',
       'withdrawal', 'transfer', 'qr_payment', 'fee', 'swap', 'hold', 'capture', 'void', 'reversal',

@@ -5,7 +5,7 @@ import type { AlertService } from './service.ts';
 
 const Alert = Type.Object({
   id: Uuid,
-  kind: StringEnum(['queue_backlog', 'webhook_endpoint_disabled', 'database_slow']),
+  kind: StringEnum(['queue_backlog', 'webhook_endpoint_disabled', 'database_slow', 'late_payment_success']),
   subject: Type.String(),
   message: Type.String(),
   details: Type.Unknown(),

@@ -6,6 +6,8 @@ export const EVENT_TYPES = [
   'payment.succeeded',
   'payment.failed',
   'payment.pending',
+  'payment.expired',
+  'payment.refunded',
   'qr.created',
   'qr.updated',
   'qr.deleted',

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/database.ts';
 import type { KeyAndReply } from '../../http/idempotency.ts';
 import * as repo from './repo.ts';
@@ -132,6 +133,51 @@ export function createMerchantBalanceService(deps: {
       });
     },
 
+    /**
+     * Inside the transaction that records a gateway refund: `merchant payable -> gateway
+     * clearing`. The merchant's payable shards are locked (in id order, as every posting locks)
+     * and debited from the fullest down, so no shard goes below zero while the total covers it;
+     * a total that does not is INSUFFICIENT_FUNDS.
+     */
+    async debitGatewayRefund(
+      trx: Executor,
+      refund: {
+        refundId: string;
+        paymentId: string;
+        merchantId: string;
+        amountMinor: bigint;
+        currency: string;
+      },
+    ): Promise<PostResult> {
+      const [clearing, payableIds] = await Promise.all([
+        ledger.platformAccountShards('gateway_clearing', refund.currency, trx),
+        ledger.ownerAccountShards(
+          { type: 'merchant', id: refund.merchantId },
+          'merchant_payable',
+          refund.currency,
+          MERCHANT_PAYABLE_SHARDS,
+          trx,
+        ),
+      ]);
+      const shards = await sql<{ id: string; available: string }>`
+        SELECT id, balance_minor - held_minor AS available FROM ledger_accounts
+        WHERE id = ANY (${payableIds}::uuid[]) ORDER BY id FOR UPDATE`.execute(trx);
+      const debits = fillFrom(
+        shards.rows.map((row) => ({ accountId: row.id, availableMinor: BigInt(row.available) })),
+        refund.amountMinor,
+      );
+      return ledger.post(trx, {
+        type: 'refund',
+        idempotencyRef: `refund:${refund.refundId}`,
+        description: `Refund ${refund.refundId} of gateway payment ${refund.paymentId}`,
+        metadata: { paymentId: refund.paymentId, refundId: refund.refundId },
+        postings: [
+          ...debits.map((debit) => ({ accountId: debit.accountId, amountMinor: debit.amountMinor })),
+          { shardIds: clearing, amountMinor: -refund.amountMinor },
+        ],
+      });
+    },
+
     /** Inside the transaction that deletes the payment; nothing to do for one never posted. */
     async reverseQrPayment(trx: Executor, transactionId: string): Promise<PostResult | null> {
       const original = await repo.findEntryByRef(trx, 'qr_payment', `qr:${transactionId}`);
@@ -154,6 +200,37 @@ export function createMerchantBalanceService(deps: {
       return repo.sumOwnerBalances(db, { type: 'merchant', id: merchantId }, 'merchant_payable');
     },
   };
+}
+
+/**
+ * Takes `amountMinor` from the fullest shards first. When they cannot cover it, the whole amount
+ * goes to the fullest shard, so the posting itself refuses it with INSUFFICIENT_FUNDS.
+ */
+function fillFrom(
+  shards: readonly { accountId: string; availableMinor: bigint }[],
+  amountMinor: bigint,
+): { accountId: string; amountMinor: bigint }[] {
+  const fullest = [...shards].sort((a, b) =>
+    a.availableMinor === b.availableMinor ? 0 : a.availableMinor > b.availableMinor ? -1 : 1,
+  );
+  const total = fullest.reduce(
+    (sum, shard) => sum + (shard.availableMinor > 0n ? shard.availableMinor : 0n),
+    0n,
+  );
+  const first = fullest[0];
+  if (first === undefined) throw new Error('a merchant payable account has no shards');
+  if (total < amountMinor) return [{ accountId: first.accountId, amountMinor }];
+  const debits: { accountId: string; amountMinor: bigint }[] = [];
+  let left = amountMinor;
+  for (const shard of fullest) {
+    if (left === 0n) break;
+    const take = shard.availableMinor < left ? shard.availableMinor : left;
+    if (take <= 0n) continue;
+    // A payable account is credit-normal: a debit is a positive posting.
+    debits.push({ accountId: shard.accountId, amountMinor: take });
+    left -= take;
+  }
+  return debits;
 }
 
 export type MerchantBalanceService = ReturnType<typeof createMerchantBalanceService>;

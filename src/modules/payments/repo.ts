@@ -1,6 +1,13 @@
 import { sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
-import type { AttemptStatus, PaymentMethodName, PaymentStatus } from '../../db/types.ts';
+import type {
+  AttemptStatus,
+  PaymentMethodName,
+  PaymentStatus,
+  RefundStatus,
+  WebhookVerificationOutcome,
+} from '../../db/types.ts';
+import { isUuid } from '../../lib/ids.ts';
 import { PAID_STATUSES } from './transitions.ts';
 
 export interface OrderRow {
@@ -284,4 +291,169 @@ export async function merchantPaymentLimit(executor: Executor, merchantId: strin
     .where('merchantId', '=', merchantId)
     .executeTakeFirst();
   return row?.paymentMaxAmountMinor ?? null;
+}
+
+export interface GatewayWebhookRow {
+  readonly id: string;
+  readonly gatewayId: string | null;
+  readonly remoteAddress: string | null;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  readonly verification: WebhookVerificationOutcome;
+  readonly eventId: string | null;
+  readonly paymentId: string | null;
+  readonly effect: string | null;
+  readonly receivedAt: Date;
+}
+
+/** Stores an inbound webhook; false when a verified one with the same event id is already there. */
+export async function insertGatewayWebhook(executor: Executor, row: GatewayWebhookRow): Promise<boolean> {
+  const inserted = await executor
+    .insertInto('gatewayWebhooks')
+    .values({ ...row, headers: JSON.stringify(row.headers) })
+    .onConflict((oc) =>
+      oc.columns(['gatewayId', 'eventId']).where('verification', '=', 'verified').doNothing(),
+    )
+    .returning('id')
+    .executeTakeFirst();
+  return inserted !== undefined;
+}
+
+export async function settleGatewayWebhook(
+  executor: Executor,
+  id: string,
+  outcome: { effect: string; paymentId: string | null },
+): Promise<void> {
+  await executor.updateTable('gatewayWebhooks').set(outcome).where('id', '=', id).execute();
+}
+
+/** The attempt a gateway's event is about: by our attempt id when echoed, else the gateway's reference. */
+export async function findAttempt(
+  executor: Executor,
+  gatewayId: string,
+  by: { attemptId?: string | undefined; gatewayReference?: string | undefined },
+): Promise<AttemptRow | undefined> {
+  if (by.attemptId !== undefined && isUuid(by.attemptId)) {
+    const found = await executor
+      .selectFrom('paymentAttempts')
+      .select(ATTEMPT_COLUMNS)
+      .where('id', '=', by.attemptId)
+      .where('gatewayId', '=', gatewayId)
+      .executeTakeFirst();
+    if (found !== undefined) return found;
+  }
+  if (by.gatewayReference === undefined) return undefined;
+  return executor
+    .selectFrom('paymentAttempts')
+    .select(ATTEMPT_COLUMNS)
+    .where('gatewayId', '=', gatewayId)
+    .where('gatewayReference', '=', by.gatewayReference)
+    .orderBy('createdAt', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+/** What the gateway now says of one attempt (its own status; the payment moves by its table). */
+export async function updateAttemptFromGateway(
+  executor: Executor,
+  attemptId: string,
+  report: {
+    status: AttemptStatus;
+    gatewayReference?: string | undefined;
+    errorCode?: string | undefined;
+    errorMessage?: string | undefined;
+  },
+  at: Date,
+): Promise<void> {
+  await executor
+    .updateTable('paymentAttempts')
+    .set({
+      status: report.status,
+      ...(report.gatewayReference === undefined ? {} : { gatewayReference: report.gatewayReference }),
+      errorCode: report.status === 'failed' ? (report.errorCode ?? 'UNKNOWN') : null,
+      errorMessage: report.status === 'failed' ? (report.errorMessage ?? null) : null,
+      updatedAt: at,
+    })
+    .where('id', '=', attemptId)
+    .execute();
+}
+
+/** The attempt that decided (or is deciding) a payment: its last one. */
+export async function lastAttempt(executor: Executor, paymentId: string): Promise<AttemptRow | undefined> {
+  return executor
+    .selectFrom('paymentAttempts')
+    .select(ATTEMPT_COLUMNS)
+    .where('paymentId', '=', paymentId)
+    .orderBy('attemptNumber', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export interface RefundRow {
+  readonly id: string;
+  readonly paymentId: string;
+  readonly merchantId: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+  readonly reason: string;
+  readonly status: RefundStatus;
+  readonly gatewayReference: string | null;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+}
+
+const REFUND_COLUMNS = [
+  'id',
+  'paymentId',
+  'merchantId',
+  'amountMinor',
+  'currency',
+  'reason',
+  'status',
+  'gatewayReference',
+  'errorCode',
+  'errorMessage',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export async function insertRefund(executor: Executor, refund: RefundRow): Promise<void> {
+  await executor.insertInto('paymentRefunds').values(refund).execute();
+}
+
+/** Refunds asked for and not yet answered: counted against what is left to refund. */
+export async function pendingRefundsMinor(executor: Executor, paymentId: string): Promise<bigint> {
+  const row = await executor
+    .selectFrom('paymentRefunds')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('amountMinor'), sql<string>`0`).as('total'))
+    .where('paymentId', '=', paymentId)
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  return BigInt(row.total);
+}
+
+export async function settleRefund(
+  executor: Executor,
+  id: string,
+  change: Pick<RefundRow, 'status' | 'gatewayReference' | 'errorCode' | 'errorMessage'>,
+  at: Date,
+): Promise<RefundRow> {
+  return executor
+    .updateTable('paymentRefunds')
+    .set({ ...change, updatedAt: at })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .returning(REFUND_COLUMNS)
+    .executeTakeFirstOrThrow();
+}
+
+export async function refundsOf(executor: Executor, paymentId: string): Promise<RefundRow[]> {
+  return executor
+    .selectFrom('paymentRefunds')
+    .select(REFUND_COLUMNS)
+    .where('paymentId', '=', paymentId)
+    .orderBy('createdAt')
+    .execute();
 }

@@ -1,0 +1,200 @@
+import { isIP } from 'node:net';
+import type { Db } from '../../db/database.ts';
+import type { WebhookVerificationOutcome } from '../../db/types.ts';
+import { type AppError, badRequest, forbidden, notFound, unauthorized } from '../../http/errors.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { isUuid, uuidv7 } from '../../lib/ids.ts';
+import type { GatewayEvent, InboundWebhook } from '../gateways/connectors/connector.ts';
+import type { GatewayService } from '../gateways/index.ts';
+import * as repo from './repo.ts';
+import type { PaymentService } from './service.ts';
+
+/** Headers kept with each stored webhook: enough to re-check its signature later, nothing else. */
+const STORED_HEADERS_MAX = 40;
+
+export type InboundEffect = 'applied' | 'no_change' | 'unmatched' | 'ignored' | 'amount_mismatch';
+
+export interface InboundResult {
+  readonly replayed: boolean;
+  readonly effect: InboundEffect | null;
+}
+
+/**
+ * Webhooks from gateways: every one is stored with what verifying it found (for audit) before
+ * anything else; the signature is checked over the raw bytes with the gateway's scheme before the
+ * body is read; a gateway's event id is acted on once (a replay is acknowledged, with no effect);
+ * a status the payment may not move to (a late `pending` after `succeeded`) changes nothing.
+ */
+export function createInboundWebhooks(deps: {
+  db: Db;
+  clock: Clock;
+  gateways: GatewayService;
+  payments: PaymentService;
+  toleranceSec: number;
+}) {
+  const { db, clock, gateways, payments, toleranceSec } = deps;
+
+  async function store(
+    gatewayId: string | null,
+    webhook: InboundWebhook,
+    remoteAddress: string | null,
+    verification: WebhookVerificationOutcome,
+  ): Promise<void> {
+    await repo.insertGatewayWebhook(db, {
+      id: uuidv7(webhook.receivedAt.getTime()),
+      gatewayId,
+      remoteAddress,
+      headers: storedHeaders(webhook.headers),
+      body: webhook.rawBody.toString('utf8'),
+      verification,
+      eventId: null,
+      paymentId: null,
+      effect: null,
+      receivedAt: webhook.receivedAt,
+    });
+  }
+
+  async function apply(
+    gatewayId: string,
+    event: GatewayEvent,
+    webhook: InboundWebhook,
+    remoteAddress: string | null,
+  ) {
+    return db.transaction().execute(async (trx): Promise<InboundResult> => {
+      const id = uuidv7(webhook.receivedAt.getTime());
+      const first = await repo.insertGatewayWebhook(trx, {
+        id,
+        gatewayId,
+        remoteAddress,
+        headers: storedHeaders(webhook.headers),
+        body: webhook.rawBody.toString('utf8'),
+        verification: 'verified',
+        eventId: event.eventId,
+        paymentId: null,
+        effect: null,
+        receivedAt: webhook.receivedAt,
+      });
+      if (!first) {
+        await repo.insertGatewayWebhook(trx, {
+          id,
+          gatewayId,
+          remoteAddress,
+          headers: storedHeaders(webhook.headers),
+          body: webhook.rawBody.toString('utf8'),
+          verification: 'replayed',
+          eventId: event.eventId,
+          paymentId: null,
+          effect: 'no_change',
+          receivedAt: webhook.receivedAt,
+        });
+        return { replayed: true, effect: null };
+      }
+      const { effect, paymentId } = await applyEvent(trx, gatewayId, event);
+      await repo.settleGatewayWebhook(trx, id, { effect, paymentId });
+      return { replayed: false, effect };
+    });
+  }
+
+  async function applyEvent(
+    trx: Parameters<PaymentService['applyGatewayStatus']>[0],
+    gatewayId: string,
+    event: GatewayEvent,
+  ) {
+    if (event.kind !== 'payment') return { effect: 'ignored' as const, paymentId: null };
+    const attempt = await repo.findAttempt(trx, gatewayId, {
+      attemptId: event.attemptId,
+      gatewayReference: event.gatewayReference,
+    });
+    if (attempt === undefined) return { effect: 'unmatched' as const, paymentId: null };
+    const payment = await repo.findPayment(trx, attempt.paymentId, null, { forUpdate: true });
+    if (payment === undefined) return { effect: 'unmatched' as const, paymentId: null };
+    // A success for another amount than was asked is not taken as payment of this one.
+    if (
+      event.status === 'succeeded' &&
+      event.amountMinor !== undefined &&
+      event.amountMinor !== payment.amountMinor
+    ) {
+      return { effect: 'amount_mismatch' as const, paymentId: payment.id };
+    }
+    await repo.updateAttemptFromGateway(trx, attempt.id, event, clock.now());
+    const moved = await payments.applyGatewayStatus(trx, payment, event.status, {
+      attemptId: attempt.id,
+      cause: 'gateway_webhook',
+      ...(event.errorCode === undefined ? {} : { errorCode: event.errorCode }),
+      ...(event.errorMessage === undefined ? {} : { errorMessage: event.errorMessage }),
+    });
+    return { effect: moved === null ? ('no_change' as const) : ('applied' as const), paymentId: payment.id };
+  }
+
+  return {
+    async receive(
+      gatewayIdParam: string,
+      received: Omit<InboundWebhook, 'receivedAt'>,
+      remoteAddress: string | null,
+    ): Promise<InboundResult> {
+      const webhook: InboundWebhook = { ...received, receivedAt: clock.now() };
+      const gateway = isUuid(gatewayIdParam) ? await gateways.liveGateway(gatewayIdParam) : undefined;
+      if (gateway === undefined) {
+        await store(null, webhook, remoteAddress, 'unknown_gateway');
+        throw notFound('Gateway', 'GATEWAY_NOT_FOUND');
+      }
+      if (gateway.webhookAllowlist !== null && !allowed(gateway.webhookAllowlist, remoteAddress)) {
+        await store(gateway.id, webhook, remoteAddress, 'ip_refused');
+        throw forbidden('This address may not send webhooks for this gateway', 'IP_NOT_ALLOWED');
+      }
+      const verification = gateway.connector.verifyWebhook(gateway.context, webhook, toleranceSec);
+      if (!verification.ok) {
+        await store(gateway.id, webhook, remoteAddress, verification.reason);
+        throw refusal(verification.reason);
+      }
+      const event = gateway.connector.parseWebhook(gateway.context, webhook);
+      if (event === null) {
+        await repo.insertGatewayWebhook(db, {
+          id: uuidv7(webhook.receivedAt.getTime()),
+          gatewayId: gateway.id,
+          remoteAddress,
+          headers: storedHeaders(webhook.headers),
+          body: webhook.rawBody.toString('utf8'),
+          verification: 'verified',
+          eventId: null,
+          paymentId: null,
+          effect: 'ignored',
+          receivedAt: webhook.receivedAt,
+        });
+        return { replayed: false, effect: 'ignored' };
+      }
+      return apply(gateway.id, event, webhook, remoteAddress);
+    },
+  };
+}
+
+export type InboundWebhooks = ReturnType<typeof createInboundWebhooks>;
+
+function refusal(reason: 'bad_signature' | 'stale' | 'malformed'): AppError {
+  switch (reason) {
+    case 'bad_signature':
+      return unauthorized('The webhook signature does not verify', 'INVALID_SIGNATURE');
+    case 'stale':
+      return badRequest('The webhook is outside the accepted time window', undefined, 'STALE_WEBHOOK');
+    case 'malformed':
+      return badRequest('The webhook could not be read', undefined, 'MALFORMED_WEBHOOK');
+  }
+}
+
+function allowed(list: import('node:net').BlockList, address: string | null): boolean {
+  if (address === null) return false;
+  // An IPv4 client seen through an IPv6 socket arrives as ::ffff:a.b.c.d.
+  const plain = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+  const family = isIP(plain);
+  if (family === 0) return false;
+  return list.check(plain, family === 4 ? 'ipv4' : 'ipv6');
+}
+
+function storedHeaders(headers: InboundWebhook['headers']): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers).slice(0, STORED_HEADERS_MAX)) {
+    if (value === undefined || name === 'authorization' || name === 'cookie') continue;
+    kept[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return kept;
+}

@@ -1,0 +1,738 @@
+import { sql } from 'kysely';
+import type { Db, Executor } from '../../db/database.ts';
+import type { PaymentMethodName, PaymentStatus } from '../../db/types.ts';
+import { conflict, invalidField, notFound, serviceUnavailable, unprocessable } from '../../http/errors.ts';
+import { type KeyedReply, requireNewKey, settleKey, type WithinTransaction } from '../../http/idempotency.ts';
+import type { Principal } from '../../http/principal.ts';
+import type { Clock } from '../../lib/clock.ts';
+import { uuidv7 } from '../../lib/ids.ts';
+import { type MinorUnits, toMinorUnits } from '../../lib/money.ts';
+import type { AlertService } from '../alerts/index.ts';
+import { recordEvents } from '../events/record.ts';
+import type { AttemptOutcome, NextAction, PaymentCustomer } from '../gateways/connectors/connector.ts';
+import { feeMinor, type GatewayService, isRetryable, type LiveGateway } from '../gateways/index.ts';
+import { type MerchantBalanceService, withRetry } from '../ledger/index.ts';
+import * as repo from './repo.ts';
+import { canMove } from './transitions.ts';
+
+export interface PaymentSettings {
+  /** Gateways one payment may try (the first plus failovers). */
+  readonly attemptsMax: number;
+  /** A payment still open this long after it was made expires. */
+  readonly ttlMs: number;
+  readonly currencies: readonly { readonly code: string; readonly scale: number }[];
+  /** This server's public address, for the webhook URL handed to gateways. */
+  readonly publicBaseUrl: string;
+}
+
+/**
+ * Per-payment limits of each method, in minor units: UPI follows NPCI's per-transaction limit
+ * (₹1,00,000); cards and netbanking what Indian gateways commonly accept. A gateway's or the
+ * merchant's own limit may be lower.
+ */
+export const METHOD_LIMITS_MINOR: Readonly<Record<PaymentMethodName, { min: bigint; max: bigint }>> = {
+  upi_intent: { min: 100n, max: 10_000_000n },
+  upi_collect: { min: 100n, max: 10_000_000n },
+  upi_qr: { min: 100n, max: 10_000_000n },
+  card: { min: 100n, max: 100_000_000n },
+  netbanking: { min: 100n, max: 1_000_000_000n },
+};
+
+export interface PayInput {
+  readonly amount: number;
+  readonly currency: string;
+  readonly orderId: string;
+  readonly method: PaymentMethodName;
+  readonly customer: PaymentCustomer;
+  readonly description?: string;
+  readonly returnUrl?: string;
+  readonly metadata?: Record<string, unknown>;
+}
+
+/** One try at a gateway, as it happened. */
+export interface Try {
+  readonly attempt: repo.AttemptRow;
+  readonly gateway: LiveGateway;
+  readonly outcome: AttemptOutcome;
+}
+
+export interface RefundView extends PaymentView {
+  readonly refund: repo.RefundRow;
+}
+
+export interface PaymentView {
+  readonly payment: repo.PaymentRow;
+  readonly attempts: readonly (repo.AttemptRow & { readonly gatewayName: string })[];
+}
+
+export const paymentNotFound = () => notFound('Payment', 'PAYMENT_NOT_FOUND');
+
+export function createPaymentService(deps: {
+  db: Db;
+  clock: Clock;
+  gateways: GatewayService;
+  merchantBalances: MerchantBalanceService;
+  alerts: AlertService;
+  settings: PaymentSettings;
+}) {
+  const { db, clock, gateways, merchantBalances, alerts, settings } = deps;
+  const currencies = new Map(settings.currencies.map((currency) => [currency.code, currency]));
+
+  function money(amount: number, currencyCode: string): { currency: string; amountMinor: MinorUnits } {
+    const currency = currencies.get(currencyCode);
+    if (currency === undefined) {
+      throw invalidField('currency', `must be one of ${[...currencies.keys()].join(', ')}`);
+    }
+    const amountMinor = toMinorUnits(amount, currency.scale);
+    if (amountMinor === null || amountMinor <= 0n) {
+      throw invalidField(
+        'amount',
+        `must be positive with at most ${currency.scale} decimals for ${currency.code}`,
+      );
+    }
+    return { currency: currency.code, amountMinor };
+  }
+
+  /** Amount rules that need the database: the merchant's own limit, and a registered order's amount. */
+  async function checkAmount(merchantId: string, input: PayInput, amountMinor: bigint, currency: string) {
+    const limits = METHOD_LIMITS_MINOR[input.method];
+    if (amountMinor < limits.min || amountMinor > limits.max) {
+      throw unprocessable(
+        'AMOUNT_OUT_OF_RANGE',
+        `${input.method} takes ${limits.min} to ${limits.max} minor units`,
+        {
+          minMinor: limits.min.toString(),
+          maxMinor: limits.max.toString(),
+        },
+      );
+    }
+    const [order, merchantMax] = await Promise.all([
+      repo.findOrder(db, merchantId, input.orderId),
+      repo.merchantPaymentLimit(db, merchantId),
+    ]);
+    if (merchantMax !== null && amountMinor > merchantMax) {
+      throw unprocessable('AMOUNT_OVER_MERCHANT_LIMIT', 'The amount is over your per-payment limit', {
+        maxMinor: merchantMax.toString(),
+      });
+    }
+    if (order !== undefined && (order.amountMinor !== amountMinor || order.currency !== currency)) {
+      throw unprocessable('AMOUNT_MISMATCH', `Order ${input.orderId} was registered for a different amount`, {
+        orderAmountMinor: order.amountMinor.toString(),
+        orderCurrency: order.currency,
+      });
+    }
+  }
+
+  /** Tries the ranked gateways in turn until one succeeds, leaves it pending, or fails for good. */
+  async function attemptAll(
+    payment: repo.PaymentRow,
+    ranked: readonly LiveGateway[],
+    beforeCall: (attempt: repo.AttemptRow) => Promise<void>,
+  ): Promise<Try[]> {
+    const tries: Try[] = [];
+    for (const gateway of ranked) {
+      if (tries.length >= settings.attemptsMax) break;
+      // Its circuit opened since routing, or its half-open trial is taken.
+      if (!gateways.tryAcquire(gateway.id)) continue;
+      const startedAt = clock.now();
+      const attempt: repo.AttemptRow = {
+        id: uuidv7(startedAt.getTime()),
+        paymentId: payment.id,
+        gatewayId: gateway.id,
+        attemptNumber: tries.length + 1,
+        status: 'pending',
+        gatewayReference: null,
+        errorCode: null,
+        errorMessage: null,
+        retryable: null,
+        latencyMs: null,
+        createdAt: startedAt,
+        updatedAt: startedAt,
+      };
+      await beforeCall(attempt);
+      const started = performance.now();
+      const outcome = await gateway.connector.initiate(gateway.context, {
+        paymentId: payment.id,
+        attemptId: attempt.id,
+        orderId: payment.orderId,
+        amountMinor: payment.amountMinor,
+        currency: payment.currency,
+        method: payment.method,
+        customer: payment.customer as PaymentCustomer,
+        ...(payment.description === null ? {} : { description: payment.description }),
+        ...(payment.returnUrl === null ? {} : { returnUrl: payment.returnUrl }),
+        notifyUrl: `${settings.publicBaseUrl}/api/v1/webhooks/gateways/${gateway.id}`,
+      });
+      const latencyMs = Math.round(performance.now() - started);
+      gateways.recordAttempt(
+        gateway.id,
+        payment.method,
+        outcome.status !== 'failed'
+          ? 'succeeded'
+          : isRetryable(outcome.errorCode)
+            ? 'gateway_failure'
+            : 'declined',
+      );
+      tries.push({ attempt: settledAttempt(attempt, outcome, latencyMs, clock.now()), gateway, outcome });
+      if (outcome.status !== 'failed' || !outcome.retryable) break;
+    }
+    return tries;
+  }
+
+  /**
+   * Writes what the tries decided, in the caller's transaction: the attempts, the payment's move
+   * from `created`, its history, its event, and on success the ledger posting.
+   */
+  async function recordDecision(
+    trx: Executor,
+    payment: repo.PaymentRow,
+    tries: readonly Try[],
+  ): Promise<repo.PaymentRow> {
+    const now = clock.now();
+    await repo.upsertAttempts(
+      trx,
+      tries.map((one) => one.attempt),
+    );
+    const last = tries.at(-1);
+    const change = decisionOf(payment, last);
+    const moved = await repo.movePayment(trx, payment.id, 'created', change, now);
+    if (moved === undefined) throw new Error(`payment ${payment.id} left created while its attempts ran`);
+    await repo.insertHistory(trx, [
+      {
+        id: uuidv7(now.getTime()),
+        paymentId: payment.id,
+        fromStatus: 'created',
+        toStatus: moved.status,
+        cause: 'initiate',
+        attemptId: last?.attempt.id ?? null,
+        createdAt: now,
+      },
+    ]);
+    if (moved.status === 'succeeded') await credit(trx, moved);
+    await recordEvents(trx, [paymentEvent(moved, now)]);
+    return moved;
+  }
+
+  async function credit(trx: Executor, payment: repo.PaymentRow): Promise<void> {
+    await merchantBalances.creditGatewayPayment(trx, {
+      paymentId: payment.id,
+      merchantId: payment.merchantId,
+      amountMinor: payment.amountMinor,
+      feeMinor: payment.feeMinor,
+      currency: payment.currency,
+    });
+  }
+
+  async function view(executor: Executor, payment: repo.PaymentRow): Promise<PaymentView> {
+    return { payment, attempts: await repo.attemptsOf(executor, [payment.id]) };
+  }
+
+  /** The payment row as first written, `created`, before any gateway is tried. */
+  function newPayment(
+    merchantId: string,
+    input: PayInput,
+    amountMinor: bigint,
+    currency: string,
+  ): repo.PaymentRow {
+    const now = clock.now();
+    return {
+      id: uuidv7(now.getTime()),
+      merchantId,
+      orderId: input.orderId,
+      amountMinor,
+      currency,
+      method: input.method,
+      status: 'created',
+      customer: input.customer,
+      description: input.description ?? null,
+      returnUrl: input.returnUrl ?? null,
+      metadata: input.metadata ?? {},
+      gatewayId: null,
+      feeMinor: 0n,
+      refundedMinor: 0n,
+      nextAction: null,
+      errorCode: null,
+      errorMessage: null,
+      expiresAt: new Date(now.getTime() + settings.ttlMs),
+      succeededAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+
+  /** The payment's first rows, after the key and the order's state are checked. */
+  async function start(
+    trx: Executor,
+    payment: repo.PaymentRow,
+    keyed: KeyedReply<PaymentView>,
+  ): Promise<void> {
+    await requireNewKey(trx, keyed.request, payment.createdAt);
+    if (await repo.orderIsPaid(trx, payment.merchantId, payment.orderId)) {
+      throw conflict('ORDER_ALREADY_PAID', `Order ${payment.orderId} is already paid`);
+    }
+    try {
+      await repo.insertPayment(trx, payment);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') {
+        throw conflict(
+          'PAYMENT_IN_PROGRESS',
+          `A payment for order ${payment.orderId} is already in progress`,
+        );
+      }
+      throw error;
+    }
+    await repo.insertHistory(trx, [
+      {
+        id: uuidv7(payment.createdAt.getTime()),
+        paymentId: payment.id,
+        fromStatus: null,
+        toStatus: 'created',
+        cause: 'initiate',
+        attemptId: null,
+        createdAt: payment.createdAt,
+      },
+    ]);
+  }
+
+  /**
+   * Moves a payment on what a gateway now says (a verify call or a webhook), in the caller's
+   * transaction; null when the move is not allowed (a late `pending` after `succeeded`).
+   */
+  async function applyGatewayStatus(
+    trx: Executor,
+    payment: repo.PaymentRow,
+    to: Extract<PaymentStatus, 'pending' | 'succeeded' | 'failed'>,
+    detail: { attemptId: string | null; cause: string; errorCode?: string; errorMessage?: string },
+  ): Promise<repo.PaymentRow | null> {
+    if (payment.status === to || !canMove(payment.status, to)) return null;
+    const now = clock.now();
+    const moved = await repo.movePayment(
+      trx,
+      payment.id,
+      payment.status,
+      {
+        status: to,
+        ...(to === 'succeeded' ? { succeededAt: now, errorCode: null, errorMessage: null } : {}),
+        ...(to === 'failed'
+          ? { errorCode: detail.errorCode ?? 'UNKNOWN', errorMessage: detail.errorMessage ?? null }
+          : {}),
+      },
+      now,
+    );
+    if (moved === undefined) return null;
+    await repo.insertHistory(trx, [
+      {
+        id: uuidv7(now.getTime()),
+        paymentId: payment.id,
+        fromStatus: payment.status,
+        toStatus: to,
+        cause: detail.cause,
+        attemptId: detail.attemptId,
+        createdAt: now,
+      },
+    ]);
+    if (to === 'succeeded') {
+      await credit(trx, moved);
+      if (payment.status === 'expired' || payment.status === 'failed') {
+        await alerts.raise(trx, {
+          kind: 'late_payment_success',
+          subject: payment.id,
+          message: `Payment ${payment.id} (order ${payment.orderId}) succeeded after it was ${payment.status}`,
+          details: { paymentId: payment.id, merchantId: payment.merchantId, orderId: payment.orderId },
+        });
+      }
+    }
+    await recordEvents(trx, [paymentEvent(moved, now)]);
+    return moved;
+  }
+
+  /** A refund the gateway made: the payment's refunded total, its status, the ledger, the event. */
+  async function refunded(
+    trx: Executor,
+    payment: repo.PaymentRow,
+    refund: repo.RefundRow,
+  ): Promise<repo.PaymentRow> {
+    const now = clock.now();
+    const refundedMinor = payment.refundedMinor + refund.amountMinor;
+    const to: PaymentStatus = refundedMinor === payment.amountMinor ? 'refunded' : 'partially_refunded';
+    if (!canMove(payment.status, to)) throw new Error(`a ${payment.status} payment cannot become ${to}`);
+    const moved = await repo.movePayment(trx, payment.id, payment.status, { status: to, refundedMinor }, now);
+    if (moved === undefined) throw new Error(`payment ${payment.id} moved under its lock`);
+    await repo.insertHistory(trx, [
+      {
+        id: uuidv7(now.getTime()),
+        paymentId: payment.id,
+        fromStatus: payment.status,
+        toStatus: to,
+        cause: 'refund',
+        attemptId: null,
+        createdAt: now,
+      },
+    ]);
+    await merchantBalances.debitGatewayRefund(trx, {
+      refundId: refund.id,
+      paymentId: payment.id,
+      merchantId: payment.merchantId,
+      amountMinor: refund.amountMinor,
+      currency: refund.currency,
+    });
+    await recordEvents(trx, [paymentEvent(moved, now)]);
+    return moved;
+  }
+
+  return {
+    /**
+     * Initiates a payment. Gateways inside the process (the sandbox) are tried first and everything
+     * is written in one transaction. For a gateway across the network, the payment is written
+     * first (so a double click meets it, and a crash leaves a trace the expiry sweep ends), each
+     * attempt is written before its call, and the outcome in a last transaction.
+     */
+    async pay(principal: Principal, input: PayInput, keyed: KeyedReply<PaymentView>): Promise<PaymentView> {
+      const merchantId = requireMerchant(principal);
+      const { currency, amountMinor } = money(input.amount, input.currency);
+      await checkAmount(merchantId, input, amountMinor, currency);
+      const route = await gateways.route(merchantId, input.method, amountMinor);
+      if (!route.ok) {
+        throw unprocessable('NO_ELIGIBLE_GATEWAY', 'No gateway can take this payment now', {
+          skipped: route.skipped,
+        });
+      }
+      const payment = newPayment(merchantId, input, amountMinor, currency);
+      const settle = async (trx: Executor, decided: repo.PaymentRow) => {
+        const result = await view(trx, decided);
+        await settleKey(
+          trx,
+          { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(result) },
+          clock.now(),
+        );
+        return result;
+      };
+      if (route.gateways.every((gateway) => gateway.connectorName === 'sandbox')) {
+        const tries = await attemptAll(payment, route.gateways, async () => {});
+        return db.transaction().execute(async (trx) => {
+          await start(trx, payment, keyed);
+          return settle(trx, await recordDecision(trx, payment, tries));
+        });
+      }
+      await db.transaction().execute((trx) => start(trx, payment, keyed));
+      const tries = await attemptAll(payment, route.gateways, (attempt) => repo.insertAttempt(db, attempt));
+      return db.transaction().execute(async (trx) => settle(trx, await recordDecision(trx, payment, tries)));
+    },
+
+    async registerOrder(
+      principal: Principal,
+      input: { orderId: string; amount: number; currency: string },
+      within?: WithinTransaction<repo.OrderRow>,
+    ) {
+      const merchantId = requireMerchant(principal);
+      const { currency, amountMinor } = money(input.amount, input.currency);
+      return db.transaction().execute(async (trx) => {
+        const order = await repo.insertOrder(trx, {
+          id: uuidv7(clock.now().getTime()),
+          merchantId,
+          orderId: input.orderId,
+          amountMinor,
+          currency,
+          createdAt: clock.now(),
+        });
+        if (order === undefined)
+          throw conflict('ORDER_EXISTS', `Order ${input.orderId} is already registered`);
+        await within?.(trx, order);
+        return order;
+      });
+    },
+
+    async get(principal: Principal, id: string): Promise<PaymentView & { history: repo.HistoryRow[] }> {
+      const payment = await repo.findPayment(db, id, scopeOf(principal));
+      if (payment === undefined) throw paymentNotFound();
+      const [attempts, history] = await Promise.all([repo.attemptsOf(db, [id]), repo.historyOf(db, id)]);
+      return { payment, attempts, history };
+    },
+
+    applyGatewayStatus,
+
+    /**
+     * Asks the gateway of the payment's last attempt where the payment stands and applies the
+     * answer by the transition table. A gateway that cannot be asked is a 503; nothing changes.
+     */
+    async verify(principal: Principal, id: string): Promise<PaymentView> {
+      const payment = await repo.findPayment(db, id, scopeOf(principal));
+      if (payment === undefined) throw paymentNotFound();
+      const attempt = await repo.lastAttempt(db, id);
+      const gateway = attempt === undefined ? undefined : await gateways.liveGateway(attempt.gatewayId);
+      if (attempt === undefined || gateway === undefined) return view(db, payment);
+      const status = await gateway.connector.fetchStatus(gateway.context, {
+        paymentId: payment.id,
+        attemptId: attempt.id,
+        ...(attempt.gatewayReference === null ? {} : { gatewayReference: attempt.gatewayReference }),
+        amountMinor: payment.amountMinor,
+        currency: payment.currency,
+      });
+      // A failure to ask (timeout, 5xx, credentials) says nothing about the payment.
+      if (status.status === 'failed' && isRetryable(status.errorCode)) {
+        throw serviceUnavailable(
+          `${gateway.name} could not be asked: ${status.errorMessage}`,
+          'GATEWAY_UNAVAILABLE',
+        );
+      }
+      return withRetry(() =>
+        db.transaction().execute(async (trx) => {
+          const locked = await repo.findPayment(trx, id, null, { forUpdate: true });
+          if (locked === undefined) throw paymentNotFound();
+          const amountDiffers =
+            status.status === 'succeeded' &&
+            status.amountMinor !== undefined &&
+            status.amountMinor !== locked.amountMinor;
+          if (!amountDiffers) {
+            await repo.updateAttemptFromGateway(trx, attempt.id, status, clock.now());
+            const moved = await applyGatewayStatus(trx, locked, status.status, {
+              attemptId: attempt.id,
+              cause: 'verify',
+              ...(status.status === 'failed'
+                ? { errorCode: status.errorCode, errorMessage: status.errorMessage }
+                : {}),
+            });
+            return view(trx, moved ?? locked);
+          }
+          return view(trx, locked);
+        }),
+      );
+    },
+
+    /**
+     * Refunds all or part of what was captured. The refund is recorded (pending, counted against
+     * what is left) before the gateway is asked, so two refunds at once cannot together exceed
+     * the payment; the answer then moves the payment and posts the reverse of its credit.
+     */
+    async refund(
+      principal: Principal,
+      id: string,
+      input: { amount?: number | undefined; reason: string },
+      keyed: KeyedReply<RefundView>,
+    ): Promise<RefundView> {
+      const started = await db.transaction().execute(async (trx) => {
+        await requireNewKey(trx, keyed.request, clock.now());
+        const payment = await repo.findPayment(trx, id, scopeOf(principal), { forUpdate: true });
+        if (payment === undefined) throw paymentNotFound();
+        if (payment.status !== 'succeeded' && payment.status !== 'partially_refunded') {
+          throw conflict('PAYMENT_NOT_REFUNDABLE', `A ${payment.status} payment cannot be refunded`);
+        }
+        const leftMinor =
+          payment.amountMinor - payment.refundedMinor - (await repo.pendingRefundsMinor(trx, id));
+        const amountMinor =
+          input.amount === undefined ? leftMinor : money(input.amount, payment.currency).amountMinor;
+        if (amountMinor <= 0n || amountMinor > leftMinor) {
+          throw unprocessable('REFUND_EXCEEDS_CAPTURED', 'The refund is more than is left to refund', {
+            refundableMinor: (leftMinor > 0n ? leftMinor : 0n).toString(),
+          });
+        }
+        const now = clock.now();
+        const refund: repo.RefundRow = {
+          id: uuidv7(now.getTime()),
+          paymentId: id,
+          merchantId: payment.merchantId,
+          amountMinor,
+          currency: payment.currency,
+          reason: input.reason,
+          status: 'pending',
+          gatewayReference: null,
+          errorCode: null,
+          errorMessage: null,
+          createdAt: now,
+          updatedAt: now,
+        };
+        await repo.insertRefund(trx, refund);
+        return { payment, refund };
+      });
+      const { payment, refund } = started;
+      const attempt = await repo.lastAttempt(db, id);
+      const gateway = payment.gatewayId === null ? undefined : await gateways.liveGateway(payment.gatewayId);
+      const outcome =
+        gateway === undefined || attempt === undefined || attempt.gatewayReference === null
+          ? ({
+              status: 'failed',
+              errorCode: 'UNKNOWN',
+              errorMessage: 'The payment has no gateway reference',
+              retryable: false,
+            } as const)
+          : await gateway.connector.refund(gateway.context, {
+              refundId: refund.id,
+              paymentId: id,
+              attemptId: attempt.id,
+              gatewayReference: attempt.gatewayReference,
+              amountMinor: refund.amountMinor,
+              currency: refund.currency,
+              reason: refund.reason,
+            });
+      return withRetry(() =>
+        db.transaction().execute(async (trx) => {
+          const settled = await repo.settleRefund(
+            trx,
+            refund.id,
+            outcome.status === 'failed'
+              ? {
+                  status: 'failed',
+                  gatewayReference: null,
+                  errorCode: outcome.errorCode,
+                  errorMessage: outcome.errorMessage,
+                }
+              : {
+                  status: outcome.status,
+                  gatewayReference: outcome.gatewayReference,
+                  errorCode: null,
+                  errorMessage: null,
+                },
+            clock.now(),
+          );
+          const current = await repo.findPayment(trx, id, null, { forUpdate: true });
+          if (current === undefined) throw paymentNotFound();
+          const after = settled.status === 'succeeded' ? await refunded(trx, current, settled) : current;
+          const result = { refund: settled, ...(await view(trx, after)) };
+          await settleKey(
+            trx,
+            { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(result) },
+            clock.now(),
+          );
+          return result;
+        }),
+      );
+    },
+
+    async refunds(principal: Principal, id: string): Promise<repo.RefundRow[]> {
+      const payment = await repo.findPayment(db, id, scopeOf(principal));
+      if (payment === undefined) throw paymentNotFound();
+      return repo.refundsOf(db, id);
+    },
+
+    /** Expires open payments past their time; returns how many. Bounded per call. */
+    async expireDue(batchSizeMax: number): Promise<number> {
+      return expireDue(db, clock.now(), batchSizeMax);
+    },
+  };
+}
+
+export type PaymentService = ReturnType<typeof createPaymentService>;
+
+function requireMerchant(principal: Principal): string {
+  if (principal.merchantId === null)
+    throw unprocessable('MERCHANT_REQUIRED', 'Only a merchant takes payments');
+  return principal.merchantId;
+}
+
+/** Admins see every merchant's payments; a merchant its own. */
+function scopeOf(principal: Principal): string | null {
+  return principal.role === 'admin' ? null : (principal.merchantId ?? '00000000-0000-0000-0000-000000000000');
+}
+
+function settledAttempt(
+  attempt: repo.AttemptRow,
+  outcome: AttemptOutcome,
+  latencyMs: number,
+  at: Date,
+): repo.AttemptRow {
+  return {
+    ...attempt,
+    status: outcome.status,
+    gatewayReference: outcome.gatewayReference ?? null,
+    errorCode: outcome.status === 'failed' ? outcome.errorCode : null,
+    errorMessage: outcome.status === 'failed' ? outcome.errorMessage : null,
+    retryable: outcome.status === 'failed' ? outcome.retryable : null,
+    latencyMs,
+    updatedAt: at,
+  };
+}
+
+/** What the last try means for the payment. No try at all: every gateway's circuit refused. */
+function decisionOf(payment: repo.PaymentRow, last: Try | undefined): repo.PaymentChange {
+  if (last === undefined) {
+    return {
+      status: 'failed',
+      errorCode: 'GATEWAY_UNAVAILABLE',
+      errorMessage: 'Every eligible gateway is refusing attempts (circuit open)',
+    };
+  }
+  const { outcome, gateway } = last;
+  if (outcome.status === 'failed') {
+    return {
+      status: 'failed',
+      gatewayId: gateway.id,
+      errorCode: outcome.errorCode,
+      errorMessage: outcome.errorMessage,
+    };
+  }
+  return {
+    status: outcome.status,
+    gatewayId: gateway.id,
+    feeMinor: feeMinor(gateway, payment.amountMinor),
+    nextAction: outcome.nextAction ?? ({ type: 'none' } satisfies NextAction),
+    ...(outcome.status === 'succeeded' ? { succeededAt: last.attempt.updatedAt } : {}),
+  };
+}
+
+const EVENT_TYPE_OF = {
+  created: null,
+  pending: 'payment.pending',
+  succeeded: 'payment.succeeded',
+  failed: 'payment.failed',
+  expired: 'payment.expired',
+  partially_refunded: 'payment.refunded',
+  refunded: 'payment.refunded',
+} as const satisfies Record<PaymentStatus, string | null>;
+
+function paymentEvent(payment: repo.PaymentRow, at: Date) {
+  const type = EVENT_TYPE_OF[payment.status];
+  if (type === null) throw new Error('a created payment records no event');
+  return {
+    type,
+    merchantId: payment.merchantId,
+    data: {
+      id: payment.id,
+      source: 'gateway',
+      orderId: payment.orderId,
+      status: payment.status,
+      amountMinor: payment.amountMinor.toString(),
+      currency: payment.currency,
+      method: payment.method,
+      gatewayId: payment.gatewayId,
+      errorCode: payment.errorCode,
+      refundedMinor: payment.refundedMinor.toString(),
+      createdAt: payment.createdAt,
+      updatedAt: payment.updatedAt,
+    },
+    createdAt: at,
+  };
+}
+
+async function expireDue(db: Db, now: Date, batchSizeMax: number): Promise<number> {
+  return db.transaction().execute(async (trx) => {
+    // Skip locked: a payment being decided right now is left to its own transaction.
+    const expired = await sql<{ id: string; fromStatus: PaymentStatus }>`
+      UPDATE payments AS p
+      SET status = 'expired', error_code = 'EXPIRED', error_message = 'Not completed in time', updated_at = ${now}
+      FROM (SELECT id, status FROM payments
+            WHERE status IN ('created', 'pending') AND expires_at <= ${now}
+            ORDER BY expires_at LIMIT ${batchSizeMax} FOR UPDATE SKIP LOCKED) AS due
+      WHERE p.id = due.id
+      RETURNING p.id, due.status AS from_status`.execute(trx);
+    if (expired.rows.length === 0) return 0;
+    const rows = await Promise.all(expired.rows.map((row) => repo.findPayment(trx, row.id, null)));
+    const payments = rows.filter((row): row is repo.PaymentRow => row !== undefined);
+    await repo.insertHistory(
+      trx,
+      expired.rows.map((row) => ({
+        id: uuidv7(now.getTime()),
+        paymentId: row.id,
+        fromStatus: row.fromStatus,
+        toStatus: 'expired' as const,
+        cause: 'expiry',
+        attemptId: null,
+        createdAt: now,
+      })),
+    );
+    await recordEvents(
+      trx,
+      payments.map((payment) => paymentEvent(payment, now)),
+    );
+    return payments.length;
+  });
+}
