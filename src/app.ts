@@ -214,7 +214,7 @@ export function createServices(deps: AppDeps) {
     random,
     settings: {
       encryptionKey: config.encryptionKey,
-      production: config.nodeEnv === 'production',
+      sandboxAllowed: config.sandboxGateway,
       timeoutMs: config.gatewayTimeoutMs,
       circuit: {
         consecutiveFailuresMax: config.circuitConsecutiveFailuresMax,

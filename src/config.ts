@@ -86,6 +86,11 @@ export interface Config {
   readonly routingSuccessRateWindowMs: number;
   /** A signed gateway webhook older (or newer) than this is refused where its scheme is timed. */
   readonly gatewayWebhookToleranceSec: number;
+  /**
+   * The in-process sandbox gateway: on by default outside production (payments work out of the
+   * box), off in production unless asked for (a load test, a staging system).
+   */
+  readonly sandboxGateway: boolean;
   /** This server's address as gateways reach it (the webhook URL handed to them). */
   readonly publicBaseUrl: string;
   readonly razorpayBaseUrl: string;
@@ -277,6 +282,8 @@ export function parseConfig(env: Env = process.env): Config {
       min: 10,
       max: 86_400,
     }),
+    sandboxGateway:
+      reader.oneOf('SANDBOX_GATEWAY', ['on', 'off'] as const, isProduction ? 'off' : 'on') === 'on',
     publicBaseUrl: (reader.url('PUBLIC_BASE_URL', ['https:', 'http:']) ?? '').replace(/\/+$/, ''),
     razorpayBaseUrl: reader.url('RAZORPAY_BASE_URL', ['https:', 'http:']) ?? 'https://api.razorpay.com',
     payuBaseUrl: reader.url('PAYU_BASE_URL', ['https:', 'http:']) ?? 'https://secure.payu.in',

@@ -16,6 +16,7 @@ import { sha256Hex } from '../../src/lib/crypto.ts';
 import { createLedgerService, createMerchantBalanceService } from '../../src/modules/ledger/index.ts';
 import * as qrTransactions from '../../src/modules/qr/transactions.repo.ts';
 import { ledgerScenarios } from './ledger.ts';
+import { paymentScenarios } from './payments.ts';
 import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
 import type { Scenario } from './scenario.ts';
 import { type FanoutResult, runWebhookFanout } from './webhook-fanout.ts';
@@ -86,6 +87,7 @@ const merchantBalances = createMerchantBalanceService({
 // baseline share the machine's cores with it, not its event loop.
 const port = await freePort();
 const jwtSecret = randomBytes(32).toString('hex');
+const encryptionKey = randomBytes(32).toString('hex');
 const baseUrl = `http://127.0.0.1:${port}`;
 // BENCH_CPU_PROFILE=DIR: the server writes a V8 CPU profile there when it exits.
 const cpuProfile = process.env.BENCH_CPU_PROFILE;
@@ -105,7 +107,9 @@ const server = spawn(
       WEBHOOK_ALLOW_PRIVATE: 'true',
       ...(process.env.BENCH_DB_POOL_MAX === undefined ? {} : { DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX }),
       JWT_SECRET: jwtSecret,
-      ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      ENCRYPTION_KEY: encryptionKey,
+      // pay-initiate pays on the in-process sandbox gateway, off by default in production.
+      SANDBOX_GATEWAY: 'on',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   },
@@ -213,6 +217,7 @@ async function prepareScenarios(): Promise<Scenario[]> {
     },
     ...qr.scenarios,
     ...ledgerScenarios({ baseUrl, database, jwtSecret, merchantBalances }),
+    ...paymentScenarios({ baseUrl, database, encryptionKey, merchantBalances }),
   ];
 }
 

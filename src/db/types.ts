@@ -488,6 +488,7 @@ export interface PaymentsTable {
   errorMessage: string | null;
   expiresAt: Date;
   succeededAt: Date | null;
+  lateSuccess: Generated<boolean>;
   createdAt: Timestamp;
   updatedAt: Timestamp;
 }

@@ -82,14 +82,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       error_message text,
       expires_at timestamptz NOT NULL,
       succeeded_at timestamptz,
+      late_success boolean NOT NULL DEFAULT false,
       created_at timestamptz NOT NULL DEFAULT now(),
       updated_at timestamptz NOT NULL DEFAULT now()
     );
-    -- One payment in flight per order: a double click gets a unique violation, not a second
-    -- charge. (A paid order is refused by the use case; a success arriving late for an expired
-    -- payment must still be recordable, so paid ones are not in this index.)
-    CREATE UNIQUE INDEX payments_in_flight_key ON payments (merchant_id, order_id)
-      WHERE status IN ('created', 'pending');
+    -- One payment in flight or paid per order: a second one at the same moment (a double click)
+    -- waits on the first's index entry and fails once the first commits, whatever the first
+    -- became (pending or succeeded). A failed or expired payment leaves room for the next; one
+    -- that succeeded after that (late_success: the payer was charged late) must still be
+    -- recordable, so it stays out of the index.
+    CREATE UNIQUE INDEX payments_order_key ON payments (merchant_id, order_id)
+      WHERE status NOT IN ('failed', 'expired') AND NOT late_success;
     CREATE INDEX payments_order_idx ON payments (merchant_id, order_id);
     CREATE INDEX payments_merchant_time_idx ON payments (merchant_id, created_at DESC, id DESC);
     CREATE INDEX payments_open_expiry_idx ON payments (expires_at) WHERE status IN ('created', 'pending');

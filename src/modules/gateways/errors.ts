@@ -6,7 +6,7 @@ export const gatewayNameTaken = (name: string) =>
 export const gatewayInUse = () =>
   conflict('GATEWAY_IN_USE', 'This gateway has taken payments: disable it instead of deleting it');
 export const connectorNotAllowed = () =>
-  unprocessable('CONNECTOR_NOT_ALLOWED', 'The sandbox connector is not allowed in production');
+  unprocessable('CONNECTOR_NOT_ALLOWED', 'The sandbox connector is not allowed here (SANDBOX_GATEWAY=off)');
 export const methodsUnsupported = (connector: string, methods: readonly string[]) =>
   unprocessable('METHOD_UNSUPPORTED', `The ${connector} connector does not support ${methods.join(', ')}`);
 export const limitsInverted = () =>

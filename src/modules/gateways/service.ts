@@ -32,7 +32,8 @@ import {
 export interface GatewaySettings {
   /** AES-256-GCM key (hex) sealing gateway credentials at rest. */
   readonly encryptionKey: string;
-  readonly production: boolean;
+  /** Off in production by default (SANDBOX_GATEWAY): the sandbox would credit merchants for nothing. */
+  readonly sandboxAllowed: boolean;
   /** Every outbound call to a gateway gives up after this long. */
   readonly timeoutMs: number;
   readonly circuit: CircuitPolicy;
@@ -118,8 +119,8 @@ export function createGatewayService(deps: {
     return {
       id: row.id,
       name: row.name,
-      // The sandbox takes no payment in production, whatever its record says.
-      enabled: row.enabled && !(settings.production && row.connector === 'sandbox'),
+      // Where the sandbox is not allowed it takes no payment, whatever its record says.
+      enabled: row.enabled && (settings.sandboxAllowed || row.connector !== 'sandbox'),
       priority: row.priority,
       weight: row.weight,
       methods: row.methods,
@@ -163,7 +164,7 @@ export function createGatewayService(deps: {
   }
 
   function checked(values: repo.GatewayValues): repo.GatewayValues {
-    if (settings.production && values.connector === 'sandbox') throw connectorNotAllowed();
+    if (!settings.sandboxAllowed && values.connector === 'sandbox') throw connectorNotAllowed();
     const supported = connectors[values.connector].methods;
     const unsupported = values.methods.filter((method) => !supported.includes(method));
     if (unsupported.length > 0) throw methodsUnsupported(values.connector, unsupported);
@@ -301,9 +302,9 @@ export function createGatewayService(deps: {
       forget();
     },
 
-    /** Outside production a fresh installation gets one enabled sandbox gateway, so payments work at once. */
+    /** Where the sandbox is allowed, a fresh installation gets one enabled, so payments work at once. */
     async ensureSandbox(): Promise<void> {
-      if (settings.production || (await repo.countGateways(db)) > 0) return;
+      if (!settings.sandboxAllowed || (await repo.countGateways(db)) > 0) return;
       await repo
         .insertGateway(db, {
           id: uuidv7(),

@@ -166,6 +166,7 @@ export interface PaymentChange {
   readonly errorCode?: string | null;
   readonly errorMessage?: string | null;
   readonly succeededAt?: Date | null;
+  readonly lateSuccess?: boolean;
 }
 
 /** Moves the payment only if it is still `from` (STYLE.md habit 9); undefined when it was not. */

@@ -267,19 +267,15 @@ export function createPaymentService(deps: {
     keyed: KeyedReply<PaymentView>,
   ): Promise<void> {
     await requireNewKey(trx, keyed.request, payment.createdAt);
-    if (await repo.orderIsPaid(trx, payment.merchantId, payment.orderId)) {
-      throw conflict('ORDER_ALREADY_PAID', `Order ${payment.orderId} is already paid`);
-    }
+    const alreadyPaid = () => conflict('ORDER_ALREADY_PAID', `Order ${payment.orderId} is already paid`);
+    if (await repo.orderIsPaid(trx, payment.merchantId, payment.orderId)) throw alreadyPaid();
     try {
       await repo.insertPayment(trx, payment);
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') {
-        throw conflict(
-          'PAYMENT_IN_PROGRESS',
-          `A payment for order ${payment.orderId} is already in progress`,
-        );
-      }
-      throw error;
+      if ((error as { code?: string }).code !== '23505') throw error;
+      // Another payment for the order committed while this one waited on it: paid, or in flight.
+      if (await repo.orderIsPaid(db, payment.merchantId, payment.orderId)) throw alreadyPaid();
+      throw conflict('PAYMENT_IN_PROGRESS', `A payment for order ${payment.orderId} is already in progress`);
     }
     await repo.insertHistory(trx, [
       {
@@ -312,7 +308,14 @@ export function createPaymentService(deps: {
       payment.status,
       {
         status: to,
-        ...(to === 'succeeded' ? { succeededAt: now, errorCode: null, errorMessage: null } : {}),
+        ...(to === 'succeeded'
+          ? {
+              succeededAt: now,
+              errorCode: null,
+              errorMessage: null,
+              lateSuccess: payment.status === 'expired' || payment.status === 'failed',
+            }
+          : {}),
         ...(to === 'failed'
           ? { errorCode: detail.errorCode ?? 'UNKNOWN', errorMessage: detail.errorMessage ?? null }
           : {}),
