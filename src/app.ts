@@ -47,6 +47,7 @@ import {
 } from './modules/notifications/index.ts';
 import {
   createInboundWebhooks,
+  createPaymentAnalytics,
   createPaymentService,
   paymentRoutes,
   paymentTasks,
@@ -443,6 +444,7 @@ export async function buildApp(
       await api.register(paymentRoutes, {
         payments: services.payments,
         inbound: services.inboundWebhooks,
+        analytics: createPaymentAnalytics({ db: deps.database.db, clock: deps.clock ?? systemClock }),
         scaleOf: (code) => config.currencies.find((currency) => currency.code === code)?.scale ?? 2,
       });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });

@@ -6,10 +6,13 @@ import { IdParams, Ok, replies } from '../../http/schemas.ts';
 import { trimBodyStrings } from '../../http/trim.ts';
 import { toMajorUnitsOf } from '../../lib/money.ts';
 import { renderQrImage } from '../qr/image.ts';
+import type { Figures, PaymentAnalytics } from './analytics.ts';
 import type { InboundWebhooks } from './inbound.ts';
 import { presentNextAction, presentPayment, type ScaleOf } from './present.ts';
 import type { OrderRow } from './repo.ts';
 import {
+  AnalyticsQuery,
+  AnalyticsReply,
   OrderBody,
   OrderReply,
   PayBody,
@@ -30,8 +33,9 @@ const GATEWAY_WEBHOOK_BODY_BYTES_MAX = 256 * 1024;
 export const paymentRoutes: FastifyPluginAsyncTypebox<{
   payments: PaymentService;
   inbound: InboundWebhooks;
+  analytics: PaymentAnalytics;
   scaleOf: ScaleOf;
-}> = async (app, { payments, inbound, scaleOf }) => {
+}> = async (app, { payments, inbound, analytics, scaleOf }) => {
   const present = (view: PaymentView) => ({
     payment: presentPayment(view.payment, view.attempts, scaleOf),
     nextAction: presentNextAction(view.payment),
@@ -189,6 +193,43 @@ export const paymentRoutes: FastifyPluginAsyncTypebox<{
         },
       );
       return reply.status(201).send(replyBody(view));
+    },
+  );
+
+  app.get(
+    '/analytics',
+    {
+      config: READERS,
+      schema: {
+        tags: TAGS,
+        summary: 'Gateway payments: volume, success rate, average ticket, by gateway, method and day',
+        querystring: AnalyticsQuery,
+        response: replies({ 200: AnalyticsReply }),
+      },
+    },
+    async (request) => {
+      const report = await analytics(requirePrincipal(request.principal), request.query);
+      const major = <T extends Figures>(row: T) => {
+        const { amountMinor, averageTicketMinor, ...rest } = row;
+        const scale = scaleOf(row.currency);
+        return {
+          ...rest,
+          amount: toMajorUnitsOf(amountMinor, scale),
+          averageTicket: toMajorUnitsOf(averageTicketMinor, scale),
+        };
+      };
+      return {
+        success: true as const,
+        data: {
+          from: report.from,
+          to: report.to,
+          timeZone: report.timeZone,
+          totals: report.totals.map(major),
+          byGateway: report.byGateway.map(major),
+          byMethod: report.byMethod.map(major),
+          byDay: report.byDay.map(major),
+        },
+      };
     },
   );
 

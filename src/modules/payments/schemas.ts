@@ -143,3 +143,46 @@ export const Refund = Type.Object({
 });
 
 export const RefundReply = Ok(Type.Object({ refund: Refund, payment: Payment }));
+
+export const AnalyticsQuery = Type.Object(
+  {
+    startDate: Type.Optional(
+      Type.String({ maxLength: 40, description: 'Date or date-time; default 30 days before endDate' }),
+    ),
+    endDate: Type.Optional(
+      Type.String({ maxLength: 40, description: 'Date or date-time (inclusive); default now' }),
+    ),
+    tz: Type.Optional(
+      Type.String({ maxLength: 64, description: 'IANA time zone for days; default Asia/Kolkata' }),
+    ),
+    merchantId: Type.Optional(Uuid),
+  },
+  { additionalProperties: false },
+);
+
+const Figures = {
+  currency: Type.String(),
+  payments: Type.Integer(),
+  succeeded: Type.Integer(),
+  successRate: Type.Union([Type.Number(), Type.Null()]),
+  amount: Type.Number({ description: 'Succeeded payments, major units' }),
+  averageTicket: Type.Number(),
+};
+
+export const AnalyticsReply = Ok(
+  Type.Object({
+    from: DateTime,
+    to: DateTime,
+    timeZone: Type.String(),
+    totals: Type.Array(Type.Object(Figures)),
+    byGateway: Type.Array(
+      Type.Object({
+        gatewayId: Type.Union([Type.String(), Type.Null()]),
+        gatewayName: Type.Union([Type.String(), Type.Null()]),
+        ...Figures,
+      }),
+    ),
+    byMethod: Type.Array(Type.Object({ method: Type.String(), ...Figures })),
+    byDay: Type.Array(Type.Object({ day: Type.String(), ...Figures })),
+  }),
+);
