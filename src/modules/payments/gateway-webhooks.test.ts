@@ -511,10 +511,10 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
     expect(await ledgerEntriesOf(payment.id, 'payment')).toBe(0);
   });
 
-  // Product bug: inbound.ts applyEvent (line 119) writes the event onto the attempt
-  // (updateAttemptFromGateway) before the transition table is asked, so a late `failed` that leaves
-  // the payment succeeded still turns its deciding attempt into failed/DECLINED (verify in
-  // service.ts line 487 does the same). The attempt should keep `succeeded` when the move is refused.
+  // Product bug: inbound.ts applyEvent writes the event onto the attempt (updateAttemptFromGateway)
+  // before the transition table is asked, so a late `failed` that leaves the payment succeeded still
+  // turns its deciding attempt into failed/DECLINED (service.ts verify does the same). The attempt
+  // should keep `succeeded` when the payment's move is refused.
   it.fails('keeps the succeeded attempt as it was when a late event changes nothing', async () => {
     const { payment, attemptId: attempt } = await payPending(merchant, gatewayId);
     fake.settle(attempt, 'succeeded');
@@ -530,8 +530,8 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
 });
 
 describe('a full refund of a payment whose fee the platform kept', () => {
-  // Product bug: service.ts refund asks the gateway first (line 558) and posts the reverse only
-  // afterwards (line 589 → debitGatewayRefund). The merchant was credited the amount less the fee,
+  // Product bug: service.ts refund asks the gateway first (connector.refund) and posts the reverse
+  // only afterwards (refunded → debitGatewayRefund). The merchant was credited the amount less the fee,
   // so debiting the whole amount is INSUFFICIENT_FUNDS: the last transaction rolls back, the reply
   // is a 422, and the refund stays `pending` with no gateway reference, while the gateway has
   // refunded the payer. Either the refund is refused before the gateway is asked, or it is recorded.
