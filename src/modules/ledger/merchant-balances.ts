@@ -178,6 +178,23 @@ export function createMerchantBalanceService(deps: {
       });
     },
 
+    /** Inside the transaction that records a refund the gateway refused: its debit, reversed. */
+    async reverseGatewayRefund(trx: Executor, refundId: string): Promise<PostResult | null> {
+      const original = await repo.findEntryByRef(trx, 'refund', `refund:${refundId}`);
+      if (original === undefined) return null;
+      return ledger.post(trx, {
+        type: 'reversal',
+        idempotencyRef: `reversal:${original.id}`,
+        reversesEntryId: original.id,
+        description: 'Refund refused by the gateway',
+        metadata: { refundId },
+        postings: original.postings.map((posting) => ({
+          accountId: posting.accountId,
+          amountMinor: -posting.amountMinor,
+        })),
+      });
+    },
+
     /** Inside the transaction that deletes the payment; nothing to do for one never posted. */
     async reverseQrPayment(trx: Executor, transactionId: string): Promise<PostResult | null> {
       const original = await repo.findEntryByRef(trx, 'qr_payment', `qr:${transactionId}`);

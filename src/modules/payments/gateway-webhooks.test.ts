@@ -434,14 +434,25 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
   });
 
   it('refunds part, then the rest, through the gateway; nothing more is refundable', async () => {
-    const balanceBefore = await balanceMinorOf(merchant);
-    const refundCallsBefore = fake.requests.filter(spec.isRefundCall).length;
     const refund = (amount?: number) =>
       merchant.client.post(
         `/api/v1/payments/${paymentId}/refund`,
         { ...(amount === undefined ? {} : { amount }), reason: 'customer returned the goods' },
         { 'idempotency-key': randomUUID() },
       );
+    if (spec.feePercent > 0) {
+      // The merchant was credited the amount less the fee: a full refund is more than it holds,
+      // refused before the gateway is asked, until another payment is credited.
+      const callsBefore = fake.requests.filter(spec.isRefundCall).length;
+      expectError(await refund(), 422, 'INSUFFICIENT_FUNDS');
+      expect(fake.requests.filter(spec.isRefundCall).length).toBe(callsBefore);
+      const another = await payPending(merchant, gatewayId);
+      fake.settle(another.attemptId, 'succeeded');
+      const credited = await sendWebhook(gatewayId, fake.webhookFor(another.attemptId, 'succeeded'));
+      expect(credited.reply.json().data.effect).toBe('applied');
+    }
+    const balanceBefore = await balanceMinorOf(merchant);
+    const refundCallsBefore = fake.requests.filter(spec.isRefundCall).length;
 
     const partial = await refund(PARTIAL_REFUND_RUPEES);
     expect(partial.statusCode, partial.body).toBe(201);
@@ -466,14 +477,15 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
       const more = await refund(1);
       expectError(more, 409, 'PAYMENT_NOT_REFUNDABLE');
     } else {
-      // The gateway queued them: pending, counted against what is left, not yet posted.
+      // The gateway queued them: pending, counted against what is left; the merchant's money
+      // left when each was asked for (the payment moves when the gateway settles them).
       for (const reply of [partial, rest]) {
         expect(reply.json().data.refund.status).toBe('pending');
         expect(reply.json().data.refund.gatewayReference).toEqual(expect.any(String));
         expect(reply.json().data.payment).toMatchObject({ status: 'succeeded', refundedAmount: 0 });
       }
-      expect(await ledgerEntriesOf(paymentId, 'refund')).toBe(0);
-      expect(await balanceMinorOf(merchant)).toBe(balanceBefore);
+      expect(await ledgerEntriesOf(paymentId, 'refund')).toBe(2);
+      expect(await balanceMinorOf(merchant)).toBe(balanceBefore - AMOUNT_MINOR);
       const more = await refund(1);
       expectError(more, 422, 'REFUND_EXCEEDS_CAPTURED');
     }
@@ -511,11 +523,9 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
     expect(await ledgerEntriesOf(payment.id, 'payment')).toBe(0);
   });
 
-  // Product bug: inbound.ts applyEvent writes the event onto the attempt (updateAttemptFromGateway)
-  // before the transition table is asked, so a late `failed` that leaves the payment succeeded still
-  // turns its deciding attempt into failed/DECLINED (service.ts verify does the same). The attempt
-  // should keep `succeeded` when the payment's move is refused.
-  it.fails('keeps the succeeded attempt as it was when a late event changes nothing', async () => {
+  // Found by this test: a late `failed` that left the payment succeeded used to turn its deciding
+  // attempt into failed/DECLINED. The attempt keeps `succeeded` when the payment's move is refused.
+  it('keeps the succeeded attempt as it was when a late event changes nothing', async () => {
     const { payment, attemptId: attempt } = await payPending(merchant, gatewayId);
     fake.settle(attempt, 'succeeded');
     const applied = await sendWebhook(gatewayId, fake.webhookFor(attempt, 'succeeded'));
@@ -530,12 +540,10 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
 });
 
 describe('a full refund of a payment whose fee the platform kept', () => {
-  // Product bug: service.ts refund asks the gateway first (connector.refund) and posts the reverse
-  // only afterwards (refunded → debitGatewayRefund). The merchant was credited the amount less the fee,
-  // so debiting the whole amount is INSUFFICIENT_FUNDS: the last transaction rolls back, the reply
-  // is a 422, and the refund stays `pending` with no gateway reference, while the gateway has
-  // refunded the payer. Either the refund is refused before the gateway is asked, or it is recorded.
-  it.fails('never leaves money refunded at the gateway that the API reports as refused', async () => {
+  // Found by this test: the gateway used to be asked before the merchant was debited, so a full
+  // refund the merchant could not cover (the fee was kept) failed after the payer was refunded.
+  // The debit now comes first: the refund is refused (422) and the gateway never asked.
+  it('never leaves money refunded at the gateway that the API reports as refused', async () => {
     const razorpay = CONNECTOR_CASES[0]!;
     const fake = await startFake(razorpay, 'pending');
     const gatewayId = await createGateway(admin, {

@@ -116,6 +116,9 @@ export function createInboundWebhooks(deps: {
     ) {
       return { effect: 'amount_mismatch' as const, paymentId: payment.id };
     }
+    if (!payments.wouldMove(payment, event.status))
+      return { effect: 'no_change' as const, paymentId: payment.id };
+    // The attempt's record follows only a move the payment makes (a late `failed` leaves both).
     await repo.updateAttemptFromGateway(trx, attempt.id, event, clock.now());
     const moved = await payments.applyGatewayStatus(trx, payment, event.status, {
       attemptId: attempt.id,

@@ -1,11 +1,12 @@
 import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/database.ts';
 import type { PaymentMethodName, PaymentStatus } from '../../db/types.ts';
+import { periodOf } from '../../http/date-bounds.ts';
 import { conflict, invalidField, notFound, serviceUnavailable, unprocessable } from '../../http/errors.ts';
 import { type KeyedReply, requireNewKey, settleKey, type WithinTransaction } from '../../http/idempotency.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { Clock } from '../../lib/clock.ts';
-import { uuidv7 } from '../../lib/ids.ts';
+import { isUuid, uuidv7 } from '../../lib/ids.ts';
 import { type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import type { AlertService } from '../alerts/index.ts';
 import { recordEvents } from '../events/record.ts';
@@ -66,6 +67,21 @@ export interface PaymentView {
 }
 
 export const paymentNotFound = () => notFound('Payment', 'PAYMENT_NOT_FOUND');
+
+/** The transactions list's filter, shared with QR payments. */
+export interface TransactionListQuery {
+  readonly status?: 'Success' | 'Failed' | 'Pending' | undefined;
+  readonly startDate?: string | undefined;
+  readonly endDate?: string | undefined;
+  readonly tz?: string | undefined;
+  readonly merchantId?: string | undefined;
+}
+
+const STATUSES_BY_QR_STATUS: Readonly<Record<'Success' | 'Failed' | 'Pending', readonly PaymentStatus[]>> = {
+  Success: ['succeeded', 'partially_refunded', 'refunded'],
+  Failed: ['failed', 'expired'],
+  Pending: ['created', 'pending'],
+};
 
 export function createPaymentService(deps: {
   db: Db;
@@ -290,6 +306,11 @@ export function createPaymentService(deps: {
     ]);
   }
 
+  /** Whether what a gateway now says moves the payment (by the transition table). */
+  function wouldMove(payment: repo.PaymentRow, to: PaymentStatus): boolean {
+    return payment.status !== to && canMove(payment.status, to);
+  }
+
   /**
    * Moves a payment on what a gateway now says (a verify call or a webhook), in the caller's
    * transaction; null when the move is not allowed (a late `pending` after `succeeded`).
@@ -349,7 +370,7 @@ export function createPaymentService(deps: {
     return moved;
   }
 
-  /** A refund the gateway made: the payment's refunded total, its status, the ledger, the event. */
+  /** A refund the gateway made: the payment's refunded total, its status, the event (posted when asked). */
   async function refunded(
     trx: Executor,
     payment: repo.PaymentRow,
@@ -372,13 +393,6 @@ export function createPaymentService(deps: {
         createdAt: now,
       },
     ]);
-    await merchantBalances.debitGatewayRefund(trx, {
-      refundId: refund.id,
-      paymentId: payment.id,
-      merchantId: payment.merchantId,
-      amountMinor: refund.amountMinor,
-      currency: refund.currency,
-    });
     await recordEvents(trx, [paymentEvent(moved, now)]);
     return moved;
   }
@@ -453,6 +467,48 @@ export function createPaymentService(deps: {
     },
 
     applyGatewayStatus,
+    wouldMove,
+
+    /**
+     * Gateway payments for the transactions list, newest first. Its status filter speaks the QR
+     * vocabulary: Success is paid (refunds included), Failed is failed or expired, Pending is open.
+     */
+    async listAsTransactions(
+      principal: Principal,
+      query: TransactionListQuery,
+      limit: number,
+      offset: number,
+    ): Promise<{ views: PaymentView[]; total: number }> {
+      const { from, to } = periodOf(query);
+      const filter: repo.PaymentFilter = {
+        merchantId: principal.role === 'admin' ? (query.merchantId ?? null) : scopeOf(principal),
+        statuses: query.status === undefined ? undefined : STATUSES_BY_QR_STATUS[query.status],
+        from,
+        to,
+      };
+      const [payments, total] = await Promise.all([
+        repo.findPaymentPage(db, filter, limit, offset),
+        repo.countPayments(db, filter),
+      ]);
+      const attempts = await repo.attemptsOf(
+        db,
+        payments.map((payment) => payment.id),
+      );
+      return {
+        views: payments.map((payment) => ({
+          payment,
+          attempts: attempts.filter((attempt) => attempt.paymentId === payment.id),
+        })),
+        total,
+      };
+    },
+
+    /** One gateway payment by id for the transactions resource; null when there is none to see. */
+    async findAsTransaction(principal: Principal, id: string): Promise<PaymentView | null> {
+      if (!isUuid(id)) return null;
+      const payment = await repo.findPayment(db, id, scopeOf(principal));
+      return payment === undefined ? null : view(db, payment);
+    },
 
     /**
      * Asks the gateway of the payment's last attempt where the payment stands and applies the
@@ -486,7 +542,9 @@ export function createPaymentService(deps: {
             status.status === 'succeeded' &&
             status.amountMinor !== undefined &&
             status.amountMinor !== locked.amountMinor;
-          if (!amountDiffers) {
+          if (!amountDiffers && wouldMove(locked, status.status)) {
+            // The attempt's own record follows only a move the payment makes: a late, stale
+            // answer leaves both as they are.
             await repo.updateAttemptFromGateway(trx, attempt.id, status, clock.now());
             const moved = await applyGatewayStatus(trx, locked, status.status, {
               attemptId: attempt.id,
@@ -504,8 +562,9 @@ export function createPaymentService(deps: {
 
     /**
      * Refunds all or part of what was captured. The refund is recorded (pending, counted against
-     * what is left) before the gateway is asked, so two refunds at once cannot together exceed
-     * the payment; the answer then moves the payment and posts the reverse of its credit.
+     * what is left) and the merchant's payable debited before the gateway is asked, so two
+     * refunds at once cannot together exceed the payment and a refund the merchant cannot cover
+     * never reaches the gateway; a refund the gateway refuses posts the reversal of that debit.
      */
     async refund(
       principal: Principal,
@@ -545,6 +604,15 @@ export function createPaymentService(deps: {
           updatedAt: now,
         };
         await repo.insertRefund(trx, refund);
+        // The merchant's money leaves now, before the gateway is asked: a refund the merchant
+        // cannot cover is refused here (422) rather than after the payer was refunded.
+        await merchantBalances.debitGatewayRefund(trx, {
+          refundId: refund.id,
+          paymentId: payment.id,
+          merchantId: payment.merchantId,
+          amountMinor,
+          currency: payment.currency,
+        });
         return { payment, refund };
       });
       const { payment, refund } = started;
@@ -589,6 +657,7 @@ export function createPaymentService(deps: {
           );
           const current = await repo.findPayment(trx, id, null, { forUpdate: true });
           if (current === undefined) throw paymentNotFound();
+          if (settled.status === 'failed') await merchantBalances.reverseGatewayRefund(trx, settled.id);
           const after = settled.status === 'succeeded' ? await refunded(trx, current, settled) : current;
           const result = { refund: settled, ...(await view(trx, after)) };
           await settleKey(
