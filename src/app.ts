@@ -49,8 +49,10 @@ import {
   createInboundWebhooks,
   createPaymentAnalytics,
   createPaymentService,
+  type PaymentView,
   paymentRoutes,
   paymentTasks,
+  presentPayment,
 } from './modules/payments/index.ts';
 import {
   createQrCodeService,
@@ -433,7 +435,27 @@ export async function buildApp(
         transactions: services.transactions,
         simulations: services.simulations,
       });
-      await api.register(transactionRoutes, { transactions: services.transactions, random: services.random });
+      const scaleOf = (code: string) =>
+        config.currencies.find((currency) => currency.code === code)?.scale ?? 2;
+      const asTransaction = (view: PaymentView) => ({
+        id: view.payment.id,
+        createdAt: view.payment.createdAt,
+        transaction: presentPayment(view.payment, view.attempts, scaleOf),
+      });
+      await api.register(transactionRoutes, {
+        transactions: services.transactions,
+        random: services.random,
+        gatewayTransactions: {
+          async list(principal, query, limit, offset) {
+            const found = await services.payments.listAsTransactions(principal, query, limit, offset);
+            return { items: found.views.map(asTransaction), total: found.total };
+          },
+          async find(principal, id) {
+            const view = await services.payments.findAsTransaction(principal, id);
+            return view === null ? null : asTransaction(view);
+          },
+        },
+      });
       await api.register(simulationRoutes, { simulations: services.simulations });
       await api.register(ledgerRoutes, { ledger: services.ledger });
       await api.register(queueRoutes, { queues: services.queues });
@@ -445,7 +467,7 @@ export async function buildApp(
         payments: services.payments,
         inbound: services.inboundWebhooks,
         analytics: createPaymentAnalytics({ db: deps.database.db, clock: deps.clock ?? systemClock }),
-        scaleOf: (code) => config.currencies.find((currency) => currency.code === code)?.scale ?? 2,
+        scaleOf,
       });
       await api.register(merchantBalanceRoutes, { merchantBalances: services.merchantBalances });
       await api.register(walletRoutes, { wallets: services.wallets, ledger: services.ledger });

@@ -1,4 +1,10 @@
-import { endOfZonedDay, startOfZonedDay, zoneOffsetMs } from '../lib/time-zone.ts';
+import {
+  DEFAULT_TIME_ZONE,
+  endOfZonedDay,
+  isTimeZone,
+  startOfZonedDay,
+  zoneOffsetMs,
+} from '../lib/time-zone.ts';
 import { invalidField } from './errors.ts';
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
@@ -31,4 +37,22 @@ export function dateBound(field: string, value: string, timeZone: string, side: 
   }
   if (Number.isNaN(at)) throw invalidField(field, 'is not a valid date-time');
   return new Date(side === 'start' ? at : at + 1);
+}
+
+/** `startDate`/`endDate` in `tz` (default Asia/Kolkata) as instants: [from, to), either open. */
+export function periodOf(query: {
+  startDate?: string | undefined;
+  endDate?: string | undefined;
+  tz?: string | undefined;
+}): {
+  from: Date | undefined;
+  to: Date | undefined;
+} {
+  const timeZone = query.tz ?? DEFAULT_TIME_ZONE;
+  if (!isTimeZone(timeZone)) throw invalidField('tz', 'must be an IANA time zone such as Asia/Kolkata');
+  return {
+    from:
+      query.startDate === undefined ? undefined : dateBound('startDate', query.startDate, timeZone, 'start'),
+    to: query.endDate === undefined ? undefined : dateBound('endDate', query.endDate, timeZone, 'end'),
+  };
 }

@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
+import { type ExpressionBuilder, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import type {
   AttemptStatus,
+  Database,
   PaymentMethodName,
   PaymentStatus,
   RefundStatus,
@@ -457,4 +458,50 @@ export async function refundsOf(executor: Executor, paymentId: string): Promise<
     .where('paymentId', '=', paymentId)
     .orderBy('createdAt')
     .execute();
+}
+
+export interface PaymentFilter {
+  /** null: every merchant's (admins). */
+  readonly merchantId: string | null;
+  readonly statuses?: readonly PaymentStatus[] | undefined;
+  readonly from?: Date | undefined;
+  readonly to?: Date | undefined;
+}
+
+function paymentConditions(filter: PaymentFilter) {
+  return (eb: ExpressionBuilder<Database, 'payments'>) =>
+    eb.and([
+      ...(filter.merchantId === null ? [] : [eb('merchantId', '=', filter.merchantId)]),
+      ...(filter.statuses === undefined ? [] : [eb('status', 'in', filter.statuses)]),
+      ...(filter.from === undefined ? [] : [eb('createdAt', '>=', filter.from)]),
+      ...(filter.to === undefined ? [] : [eb('createdAt', '<', filter.to)]),
+    ]);
+}
+
+/** Newest first, as the transactions list shows them. */
+export async function findPaymentPage(
+  executor: Executor,
+  filter: PaymentFilter,
+  limit: number,
+  offset: number,
+): Promise<PaymentRow[]> {
+  const rows = await executor
+    .selectFrom('payments')
+    .select([...PAYMENT_COLUMNS, metadataText])
+    .where(paymentConditions(filter))
+    .orderBy('createdAt', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .offset(offset)
+    .execute();
+  return rows.map(toPaymentRow);
+}
+
+export async function countPayments(executor: Executor, filter: PaymentFilter): Promise<number> {
+  const row = await executor
+    .selectFrom('payments')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where(paymentConditions(filter))
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
 }

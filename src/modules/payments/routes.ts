@@ -5,7 +5,7 @@ import { requirePrincipal } from '../../http/principal.ts';
 import { IdParams, Ok, replies } from '../../http/schemas.ts';
 import { trimBodyStrings } from '../../http/trim.ts';
 import { toMajorUnitsOf } from '../../lib/money.ts';
-import { renderQrImage } from '../qr/image.ts';
+import { renderQrImage } from '../../lib/qr-image.ts';
 import type { Figures, PaymentAnalytics } from './analytics.ts';
 import type { InboundWebhooks } from './inbound.ts';
 import { presentNextAction, presentPayment, type ScaleOf } from './present.ts';

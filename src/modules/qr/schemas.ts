@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { QR_CATEGORIES, QR_PAYMENT_STATUSES, QR_STATUSES, UPI_APPS } from '../../db/types.ts';
 import { DateTime, Ok, Pagination, PaginationQuery, StringEnum, Uuid } from '../../http/schemas.ts';
+import { GatewayPaymentSchema } from '../payments/index.ts';
 
 export const QR_ID_PATTERN = '^[A-Z0-9]{5}$';
 export const VPA_PATTERN = '^[a-zA-Z0-9.\\-_]{2,256}@[a-zA-Z][a-zA-Z0-9.\\-_]{2,64}$';
@@ -208,7 +209,16 @@ export const TransactionFilterQuery = {
   merchantId: Type.Optional(Type.String({ format: 'uuid', description: 'Admins only' })),
 };
 
-export const TransactionListQuery = Type.Object({ ...PaginationQuery, ...TransactionFilterQuery });
+export const TransactionListQuery = Type.Object({
+  ...PaginationQuery,
+  ...TransactionFilterQuery,
+  source: Type.Optional(
+    StringEnum(['qr', 'gateway'], {
+      description:
+        'qr: QR payments only (also implied by qrId); gateway: gateway payments only; default both',
+    }),
+  ),
+});
 export const QrTransactionListQuery = Type.Object({
   ...PaginationQuery,
   status: TransactionFilterQuery.status,
@@ -220,8 +230,11 @@ export const TransactionExportQuery = Type.Object(TransactionFilterQuery);
 export const TransactionStatsQuery = Type.Object(TransactionFilterQuery);
 
 export const TransactionReply = Ok(Type.Object({ transaction: Transaction }));
+/** The transactions resource: QR payments (`source: qr`) and gateway payments (`source: gateway`). */
+export const AnyTransaction = Type.Union([Transaction, GatewayPaymentSchema]);
+export const AnyTransactionReply = Ok(Type.Object({ transaction: AnyTransaction }));
 export const TransactionListReply = Ok(
-  Type.Object({ transactions: Type.Array(Transaction), pagination: Pagination }),
+  Type.Object({ transactions: Type.Array(AnyTransaction), pagination: Pagination }),
 );
 export const TransactionDeleteReply = Ok(Type.Object({ paymentId: Type.String() }));
 

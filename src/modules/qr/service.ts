@@ -7,6 +7,7 @@ import type { RequestContext } from '../../http/request-context.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isUuid, randomCode, uuidv7 } from '../../lib/ids.ts';
 import { formatMajorUnits, type MinorUnits, toMajorUnits, toMinorUnits } from '../../lib/money.ts';
+import { type QrImageFormat, renderQrImage } from '../../lib/qr-image.ts';
 import { upiPaymentLink } from '../../lib/upi.ts';
 import type { AuditService } from '../audit/index.ts';
 import { recordEvents } from '../events/record.ts';
@@ -20,7 +21,6 @@ import {
   qrInactive,
   simulatorDisabled,
 } from './errors.ts';
-import { type QrImageFormat, renderQrImage } from './image.ts';
 import { presentQrCode } from './present.ts';
 import * as repo from './repo.ts';
 import { percentage } from './stats.ts';

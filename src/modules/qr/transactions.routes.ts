@@ -1,13 +1,16 @@
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
-import { pageRequest } from '../../http/pagination.ts';
-import { requirePrincipal } from '../../http/principal.ts';
+import { type Static, Type } from 'typebox';
+import { AppError, invalidField } from '../../http/errors.ts';
+import { pageInfo, pageRequest } from '../../http/pagination.ts';
+import { type Principal, requirePrincipal } from '../../http/principal.ts';
 import { requestContext } from '../../http/request-context.ts';
 import { replies } from '../../http/schemas.ts';
 import { trimBodyStrings } from '../../http/trim.ts';
+import type { TransactionListQuery as GatewayListQuery, GatewayPaymentSchema } from '../payments/index.ts';
 import { presentTransaction } from './present.ts';
 import {
+  AnyTransactionReply,
   SimulateBody,
   SimulateReply,
   StatsReply,
@@ -27,10 +30,35 @@ import type { TransactionRow, TransactionService } from './transactions.service.
 const ACCESS = { access: ['merchant', 'admin'] as const };
 const TAGS = ['transactions'];
 
+/** A gateway payment as the transactions resource shows it, with the time it is listed by. */
+export interface GatewayTransaction {
+  readonly id: string;
+  readonly createdAt: Date;
+  readonly transaction: Static<typeof GatewayPaymentSchema>;
+}
+
+/** What the transactions resource needs of gateway payments (the payments module provides it). */
+export interface GatewayTransactions {
+  list(
+    principal: Principal,
+    query: GatewayListQuery,
+    limit: number,
+    offset: number,
+  ): Promise<{ items: GatewayTransaction[]; total: number }>;
+  find(principal: Principal, id: string): Promise<GatewayTransaction | null>;
+}
+
+/**
+ * Both kinds in one list are merged from the head of each, newest first: pages deeper than this
+ * many rows must choose a source (or use the CSV export, which streams any number).
+ */
+const MERGED_WINDOW_ROWS_MAX = 10_000;
+
 export const transactionRoutes: FastifyPluginAsyncTypebox<{
   transactions: TransactionService;
   random: Random;
-}> = async (app, { transactions, random }) => {
+  gatewayTransactions?: GatewayTransactions;
+}> = async (app, { transactions, random, gatewayTransactions }) => {
   app.get(
     '/transactions',
     {
@@ -43,17 +71,53 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
       },
     },
     async (request) => {
-      const { qrId, status, startDate, endDate, tz, merchantId } = request.query;
-      const page = await transactions.list(
-        requirePrincipal(request.principal),
-        { qrId, status, startDate, endDate, tz, merchantId },
-        pageRequest(request.query),
-      );
+      const { qrId, status, startDate, endDate, tz, merchantId, source } = request.query;
+      const principal = requirePrincipal(request.principal);
+      const page = pageRequest(request.query);
+      const filter = { status, startDate, endDate, tz, merchantId };
+      if (gatewayTransactions === undefined || source === 'qr' || qrId !== undefined) {
+        const found = await transactions.list(principal, { ...filter, qrId }, page);
+        return {
+          success: true as const,
+          data: {
+            transactions: found.transactions.map((row) => presentTransaction(row)),
+            pagination: found.pagination,
+          },
+        };
+      }
+      if (source === 'gateway') {
+        const found = await gatewayTransactions.list(principal, filter, page.limit, page.offset);
+        return {
+          success: true as const,
+          data: {
+            transactions: found.items.map((item) => item.transaction),
+            pagination: pageInfo(page, found.items.length, found.total),
+          },
+        };
+      }
+      const window = page.offset + page.limit;
+      if (window > MERGED_WINDOW_ROWS_MAX) {
+        throw invalidField('page', `beyond ${MERGED_WINDOW_ROWS_MAX} rows, choose a source (qr or gateway)`);
+      }
+      const [qr, gateway] = await Promise.all([
+        transactions.list(principal, filter, { page: 1, limit: window, offset: 0 }),
+        gatewayTransactions.list(principal, filter, window, 0),
+      ]);
+      const merged = [
+        ...qr.transactions.map((row) => ({
+          at: row.occurredAt,
+          id: row.id,
+          transaction: presentTransaction(row),
+        })),
+        ...gateway.items.map((item) => ({ at: item.createdAt, id: item.id, transaction: item.transaction })),
+      ]
+        .sort((a, b) => b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .slice(page.offset, window);
       return {
         success: true as const,
         data: {
-          transactions: page.transactions.map((row) => presentTransaction(row)),
-          pagination: page.pagination,
+          transactions: merged.map((item) => item.transaction),
+          pagination: pageInfo(page, merged.length, qr.pagination.totalRecords + gateway.total),
         },
       };
     },
@@ -169,14 +233,23 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<{
       config: ACCESS,
       schema: {
         tags: TAGS,
-        summary: 'One payment (by paymentId or UUID) with its status history',
+        summary: 'One payment, QR (by paymentId or UUID, with its status history) or gateway (by UUID)',
         params: TransactionParams,
-        response: replies({ 200: TransactionReply }),
+        response: replies({ 200: AnyTransactionReply }),
       },
     },
     async (request) => {
-      const transaction = await transactions.get(requirePrincipal(request.principal), request.params.id);
-      return { success: true as const, data: { transaction: presentTransaction(transaction) } };
+      const principal = requirePrincipal(request.principal);
+      try {
+        const transaction = await transactions.get(principal, request.params.id);
+        return { success: true as const, data: { transaction: presentTransaction(transaction) } };
+      } catch (error) {
+        if (!(error instanceof AppError) || error.statusCode !== 404 || gatewayTransactions === undefined)
+          throw error;
+        const gateway = await gatewayTransactions.find(principal, request.params.id);
+        if (gateway === null) throw error;
+        return { success: true as const, data: { transaction: gateway.transaction } };
+      }
     },
   );
 
