@@ -18,4 +18,12 @@ describe('uuidv7', () => {
     const sameMillisecond = new Set(Array.from({ length: 1000 }, () => uuidv7(1_800_000_000_000)));
     expect(sameMillisecond.size).toBe(1000);
   });
+
+  it('sorts ids made in one millisecond in the order they were made', () => {
+    for (let round = 0; round < 50; round += 1) {
+      const at = 1_900_000_000_000 + round;
+      const ids = Array.from({ length: 20 }, () => uuidv7(at));
+      expect([...ids].sort()).toEqual(ids);
+    }
+  });
 });

@@ -545,6 +545,66 @@ describe('payments on the built-in sandbox gateway', () => {
   });
 });
 
+describe('what the sandbox path counts, and which currencies a method takes', () => {
+  let testApp: TestApp;
+  let admin: Account;
+  let merchant: Account;
+
+  beforeAll(async () => {
+    testApp = await createTestApp({ env: { CURRENCIES: 'INR:2,USD:2,USDT:6' } });
+    admin = await createAccount(testApp, 'admin');
+    merchant = await createAccount(testApp, 'merchant');
+  });
+  afterAll(async () => testApp?.close());
+
+  it('health counts one attempt per payment written: a replay and a losing double click add none', async () => {
+    const sandboxId = await gatewayIdNamed(admin, 'Sandbox');
+    const volume = async () =>
+      (await admin.client.get('/api/v1/admin/gateways/health'))
+        .json()
+        .data.gateways.find((gateway: { gatewayId: string }) => gateway.gatewayId === sandboxId)
+        .volume as number;
+    const before = await volume();
+    const body = payBody(newOrderId());
+    const key = randomUUID();
+    expect((await pay(merchant.client, body, key)).statusCode).toBe(201);
+    const replay = await pay(merchant.client, body, key);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    const clicks = await Promise.all(
+      Array.from({ length: 5 }, () => pay(merchant.client, payBody(newOrderId()))),
+    );
+    expect(clicks.every((reply) => reply.statusCode === 201)).toBe(true);
+    const sameOrder = payBody(newOrderId());
+    const doubleClick = await Promise.all(Array.from({ length: 5 }, () => pay(merchant.client, sameOrder)));
+    expect(doubleClick.filter((reply) => reply.statusCode === 201)).toHaveLength(1);
+    // One attempt per payment written: 1 + 5 + 1, whatever was refused.
+    expect(await volume()).toBe(before + 7);
+    const circuit = testApp.services.gateways.circuit(sandboxId);
+    expect(circuit.state).toBe('closed');
+  });
+
+  it('takes UPI and netbanking in rupees only, and cards in two-decimal currencies', async () => {
+    for (const method of ['upi_intent', 'upi_collect', 'upi_qr', 'netbanking']) {
+      expectError(
+        await pay(merchant.client, payBody(newOrderId(), { method, currency: 'USD', amount: 10 })),
+        422,
+        'METHOD_CURRENCY_UNSUPPORTED',
+      );
+    }
+    expectError(
+      await pay(merchant.client, payBody(newOrderId(), { method: 'card', currency: 'USDT', amount: 10 })),
+      422,
+      'METHOD_CURRENCY_UNSUPPORTED',
+    );
+    const usdCard = await pay(
+      merchant.client,
+      payBody(newOrderId(), { method: 'card', currency: 'USD', amount: 10.5 }),
+    );
+    expect(usdCard.statusCode, usdCard.body).toBe(201);
+    expect(usdCard.json().data.payment).toMatchObject({ currency: 'USD', amount: 10.5, status: 'succeeded' });
+  });
+});
+
 describe('routing and failover across sandbox gateways', () => {
   let testApp: TestApp;
   let db: Db;

@@ -111,6 +111,11 @@ export function createPaymentService(deps: {
 
   /** Amount rules that need the database: the merchant's own limit, and a registered order's amount. */
   async function checkAmount(merchantId: string, input: PayInput, amountMinor: bigint, currency: string) {
+    // UPI and netbanking are Indian rails; the limits below are in paise-like units (two decimals).
+    const indianRail = input.method !== 'card';
+    if ((indianRail && currency !== 'INR') || currencies.get(currency)?.scale !== 2) {
+      throw unprocessable('METHOD_CURRENCY_UNSUPPORTED', `${input.method} does not take ${currency}`);
+    }
     const limits = METHOD_LIMITS_MINOR[input.method];
     if (amountMinor < limits.min || amountMinor > limits.max) {
       throw unprocessable(
@@ -139,11 +144,29 @@ export function createPaymentService(deps: {
     }
   }
 
+  /** What an attempt told of its gateway, for the circuit breaker and the success-rate router. */
+  function recordTry(made: Try, method: PaymentMethodName): void {
+    const { outcome } = made;
+    gateways.recordAttempt(
+      made.gateway.id,
+      method,
+      outcome.status !== 'failed'
+        ? 'succeeded'
+        : isRetryable(outcome.errorCode)
+          ? 'gateway_failure'
+          : 'declined',
+    );
+  }
+
   /** Tries the ranked gateways in turn until one succeeds, leaves it pending, or fails for good. */
   async function attemptAll(
     payment: repo.PaymentRow,
     ranked: readonly LiveGateway[],
-    beforeCall: (attempt: repo.AttemptRow) => Promise<void>,
+    options: {
+      beforeCall: (attempt: repo.AttemptRow) => Promise<void>;
+      /** Tell the circuit and the success rate at once, rather than after the payment commits. */
+      recordNow: boolean;
+    },
   ): Promise<Try[]> {
     const tries: Try[] = [];
     for (const gateway of ranked) {
@@ -165,7 +188,7 @@ export function createPaymentService(deps: {
         createdAt: startedAt,
         updatedAt: startedAt,
       };
-      await beforeCall(attempt);
+      await options.beforeCall(attempt);
       const started = performance.now();
       const outcome = await gateway.connector.initiate(gateway.context, {
         paymentId: payment.id,
@@ -180,16 +203,13 @@ export function createPaymentService(deps: {
         notifyUrl: `${settings.publicBaseUrl}/api/v1/webhooks/gateways/${gateway.id}`,
       });
       const latencyMs = Math.round(performance.now() - started);
-      gateways.recordAttempt(
-        gateway.id,
-        payment.method,
-        outcome.status !== 'failed'
-          ? 'succeeded'
-          : isRetryable(outcome.errorCode)
-            ? 'gateway_failure'
-            : 'declined',
-      );
-      tries.push({ attempt: settledAttempt(attempt, outcome, latencyMs, clock.now()), gateway, outcome });
+      const made: Try = {
+        attempt: settledAttempt(attempt, outcome, latencyMs, clock.now()),
+        gateway,
+        outcome,
+      };
+      if (options.recordNow) recordTry(made, payment.method);
+      tries.push(made);
       if (outcome.status !== 'failed' || !outcome.retryable) break;
     }
     return tries;
@@ -425,14 +445,24 @@ export function createPaymentService(deps: {
         return result;
       };
       if (route.gateways.every((gateway) => gateway.connectorName === 'sandbox')) {
-        const tries = await attemptAll(payment, route.gateways, async () => {});
-        return db.transaction().execute(async (trx) => {
+        // In-process attempts count only once their payment is written: a replay or a losing
+        // double click, refused in the transaction, tried nothing as far as the gateways know.
+        const tries = await attemptAll(payment, route.gateways, {
+          beforeCall: async () => {},
+          recordNow: false,
+        });
+        const result = await db.transaction().execute(async (trx) => {
           await start(trx, payment, keyed);
           return settle(trx, await recordDecision(trx, payment, tries));
         });
+        for (const made of tries) recordTry(made, payment.method);
+        return result;
       }
       await db.transaction().execute((trx) => start(trx, payment, keyed));
-      const tries = await attemptAll(payment, route.gateways, (attempt) => repo.insertAttempt(db, attempt));
+      const tries = await attemptAll(payment, route.gateways, {
+        beforeCall: (attempt) => repo.insertAttempt(db, attempt),
+        recordNow: true,
+      });
       return db.transaction().execute(async (trx) => settle(trx, await recordDecision(trx, payment, tries)));
     },
 
