@@ -78,12 +78,15 @@ export function settleKeyCall(keyed: KeyAndReply, now: Date): RawBuilder<unknown
  */
 export async function requireNewKey(trx: Executor, request: IdempotentRequest, now: Date): Promise<void> {
   try {
-    await sql`SELECT idempotency_require_new(${JSON.stringify({ ...request, now: now.toISOString() })}::jsonb)`.execute(
-      trx,
-    );
+    await sql`SELECT ${requireNewKeyCall(request, now)}`.execute(trx);
   } catch (error) {
     throw keyRefusal(error) ?? error;
   }
+}
+
+/** `requireNewKey` as an SQL expression, for a use case that checks its key within its one statement. */
+export function requireNewKeyCall(request: IdempotentRequest, now: Date): RawBuilder<unknown> {
+  return sql`idempotency_require_new(${JSON.stringify({ ...request, now: now.toISOString() })}::jsonb)`;
 }
 
 /**

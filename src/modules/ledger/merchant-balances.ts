@@ -81,6 +81,39 @@ export function createMerchantBalanceService(deps: {
     };
   }
 
+  /** `gateway clearing -> merchant payable`, less the gateway's fee to fees revenue; hot accounts by shard. */
+  async function gatewayPaymentEntry(
+    executor: Executor,
+    payment: GatewayPaymentCredit,
+    idempotency: KeyAndReply | undefined,
+  ): Promise<EntryRequest> {
+    const [clearing, payable, fees] = await Promise.all([
+      ledger.platformAccountShards('gateway_clearing', payment.currency, executor),
+      ledger.ownerAccountShards(
+        { type: 'merchant', id: payment.merchantId },
+        'merchant_payable',
+        payment.currency,
+        MERCHANT_PAYABLE_SHARDS,
+        executor,
+      ),
+      payment.feeMinor > 0n
+        ? ledger.platformAccountShards('fees_revenue', payment.currency, executor)
+        : Promise.resolve(null),
+    ]);
+    return {
+      type: 'payment',
+      idempotencyRef: `payment:${payment.paymentId}`,
+      description: `Gateway payment ${payment.paymentId}`,
+      metadata: { paymentId: payment.paymentId, feeMinor: payment.feeMinor.toString() },
+      postings: [
+        { shardIds: clearing, amountMinor: payment.amountMinor },
+        { shardIds: payable, amountMinor: -(payment.amountMinor - payment.feeMinor) },
+        ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -payment.feeMinor }]),
+      ],
+      ...(idempotency === undefined ? {} : { idempotency }),
+    };
+  }
+
   return {
     /**
      * Inside the transaction that makes the payment Success; `idempotency`, the request's key and
@@ -107,30 +140,15 @@ export function createMerchantBalanceService(deps: {
      * payable`, less the fee to fees revenue; once per payment, whichever path got there first.
      */
     async creditGatewayPayment(trx: Executor, payment: GatewayPaymentCredit): Promise<PostResult> {
-      const [clearing, payable, fees] = await Promise.all([
-        ledger.platformAccountShards('gateway_clearing', payment.currency, trx),
-        ledger.ownerAccountShards(
-          { type: 'merchant', id: payment.merchantId },
-          'merchant_payable',
-          payment.currency,
-          MERCHANT_PAYABLE_SHARDS,
-          trx,
-        ),
-        payment.feeMinor > 0n
-          ? ledger.platformAccountShards('fees_revenue', payment.currency, trx)
-          : Promise.resolve(null),
-      ]);
-      return ledger.post(trx, {
-        type: 'payment',
-        idempotencyRef: `payment:${payment.paymentId}`,
-        description: `Gateway payment ${payment.paymentId}`,
-        metadata: { paymentId: payment.paymentId, feeMinor: payment.feeMinor.toString() },
-        postings: [
-          { shardIds: clearing, amountMinor: payment.amountMinor },
-          { shardIds: payable, amountMinor: -(payment.amountMinor - payment.feeMinor) },
-          ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -payment.feeMinor }]),
-        ],
-      });
+      return ledger.post(trx, await gatewayPaymentEntry(trx, payment, undefined));
+    },
+
+    /**
+     * The same credit as an SQL expression, for a use case that records the payment and posts in
+     * one statement; `idempotency`, the request's key and reply, is checked and stored by it.
+     */
+    async gatewayPaymentCreditCall(payment: GatewayPaymentCredit, idempotency?: KeyAndReply) {
+      return ledger.postingCall(await gatewayPaymentEntry(db, payment, idempotency));
     },
 
     /**

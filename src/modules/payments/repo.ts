@@ -1,4 +1,4 @@
-import { type ExpressionBuilder, sql } from 'kysely';
+import { type ExpressionBuilder, type RawBuilder, sql } from 'kysely';
 import type { Executor } from '../../db/database.ts';
 import type {
   AttemptStatus,
@@ -504,4 +504,91 @@ export async function countPayments(executor: Executor, filter: PaymentFilter): 
     .where(paymentConditions(filter))
     .executeTakeFirstOrThrow();
   return Number(row.count);
+}
+
+/**
+ * A payment decided before anything was written (every gateway tried was in the process), in one
+ * statement: the request's key checked first (a replay or a reused key stops everything), the
+ * payment unless its order is already paid, its attempts, its history, its event, and
+ * `settlement` (the ledger credit storing the key's reply, or the reply alone). False when the
+ * order was already paid (nothing written; the key may then not have been checked: the caller asks).
+ */
+export async function recordDecidedPayment(
+  executor: Executor,
+  input: {
+    readonly payment: PaymentRow;
+    readonly attempts: readonly AttemptRow[];
+    readonly history: readonly HistoryRow[];
+    readonly event: { readonly id: string; readonly type: string; readonly data: unknown };
+    readonly keyCheck: RawBuilder<unknown>;
+    readonly settlement: RawBuilder<unknown>;
+  },
+): Promise<boolean> {
+  const { payment, attempts, history, event } = input;
+  const { rows } = await sql<{ id: string }>`
+    WITH key_checked AS MATERIALIZED (SELECT ${input.keyCheck} AS checked),
+    payment AS (
+      INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, method, status, customer,
+        description, return_url, metadata, gateway_id, fee_minor, refunded_minor, next_action, error_code,
+        error_message, expires_at, succeeded_at, created_at, updated_at)
+      SELECT ${payment.id}::uuid, ${payment.merchantId}::uuid, ${payment.orderId}::text, ${payment.amountMinor}::bigint,
+        ${payment.currency}::text, ${payment.method}::text, ${payment.status}::text, ${JSON.stringify(payment.customer)}::jsonb,
+        ${payment.description}::text, ${payment.returnUrl}::text, ${JSON.stringify(payment.metadata)}::jsonb,
+        ${payment.gatewayId}::uuid, ${payment.feeMinor}::bigint, 0, ${payment.nextAction === null ? null : JSON.stringify(payment.nextAction)}::jsonb,
+        ${payment.errorCode}::text, ${payment.errorMessage}::text, ${payment.expiresAt}::timestamptz,
+        ${payment.succeededAt}::timestamptz, ${payment.createdAt}::timestamptz, ${payment.updatedAt}::timestamptz
+      FROM key_checked
+      WHERE NOT EXISTS (
+        SELECT 1 FROM payments WHERE merchant_id = ${payment.merchantId}::uuid AND order_id = ${payment.orderId}::text
+          AND status IN ('succeeded', 'partially_refunded', 'refunded'))
+      RETURNING id
+    ), attempts AS (
+      INSERT INTO payment_attempts (id, payment_id, gateway_id, attempt_number, status, gateway_reference,
+        error_code, error_message, retryable, latency_ms, created_at, updated_at)
+      SELECT a.id, payment.id, a.gateway_id, a.attempt_number, a.status, a.gateway_reference, a.error_code,
+        a.error_message, a.retryable, a.latency_ms, a.created_at, a.updated_at
+      FROM payment, jsonb_to_recordset(${JSON.stringify(attempts.map(attemptRecord))}::jsonb) AS a (id uuid,
+        gateway_id uuid, attempt_number smallint, status text, gateway_reference text, error_code text,
+        error_message text, retryable boolean, latency_ms integer, created_at timestamptz, updated_at timestamptz)
+    ), history AS (
+      INSERT INTO payment_status_history (id, payment_id, from_status, to_status, cause, attempt_id, created_at)
+      SELECT h.id, payment.id, h.from_status, h.to_status, h.cause, h.attempt_id, h.created_at
+      FROM payment, jsonb_to_recordset(${JSON.stringify(history.map(historyRecord))}::jsonb) AS h (id uuid,
+        from_status text, to_status text, cause text, attempt_id uuid, created_at timestamptz)
+    ), event AS (
+      INSERT INTO events (id, merchant_id, user_id, type, payload, created_at)
+      SELECT ${event.id}::uuid, ${payment.merchantId}::uuid, NULL, ${event.type}::text,
+        ${JSON.stringify(event.data)}::jsonb, ${payment.updatedAt}::timestamptz
+      FROM payment
+    )
+    SELECT payment.id, ${input.settlement} AS settled FROM payment`.execute(executor);
+  return rows.length === 1;
+}
+
+/** Snake-case keys: jsonb_to_recordset matches the record's column names. */
+function attemptRecord(attempt: AttemptRow) {
+  return {
+    id: attempt.id,
+    gateway_id: attempt.gatewayId,
+    attempt_number: attempt.attemptNumber,
+    status: attempt.status,
+    gateway_reference: attempt.gatewayReference,
+    error_code: attempt.errorCode,
+    error_message: attempt.errorMessage,
+    retryable: attempt.retryable,
+    latency_ms: attempt.latencyMs,
+    created_at: attempt.createdAt,
+    updated_at: attempt.updatedAt,
+  };
+}
+
+function historyRecord(row: HistoryRow) {
+  return {
+    id: row.id,
+    from_status: row.fromStatus,
+    to_status: row.toStatus,
+    cause: row.cause,
+    attempt_id: row.attemptId,
+    created_at: row.createdAt,
+  };
 }

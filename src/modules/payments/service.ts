@@ -3,7 +3,15 @@ import type { Db, Executor } from '../../db/database.ts';
 import type { PaymentMethodName, PaymentStatus } from '../../db/types.ts';
 import { periodOf } from '../../http/date-bounds.ts';
 import { conflict, invalidField, notFound, serviceUnavailable, unprocessable } from '../../http/errors.ts';
-import { type KeyedReply, requireNewKey, settleKey, type WithinTransaction } from '../../http/idempotency.ts';
+import {
+  type KeyedReply,
+  keyRefusal,
+  requireNewKey,
+  requireNewKeyCall,
+  settleKey,
+  settleKeyCall,
+  type WithinTransaction,
+} from '../../http/idempotency.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { Clock } from '../../lib/clock.ts';
 import { isUuid, uuidv7 } from '../../lib/ids.ts';
@@ -67,6 +75,8 @@ export interface PaymentView {
 }
 
 export const paymentNotFound = () => notFound('Payment', 'PAYMENT_NOT_FOUND');
+const orderAlreadyPaid = (orderId: string) =>
+  conflict('ORDER_ALREADY_PAID', `Order ${orderId} is already paid`);
 
 /** The transactions list's filter, shared with QR payments. */
 export interface TransactionListQuery {
@@ -249,14 +259,90 @@ export function createPaymentService(deps: {
     return moved;
   }
 
-  async function credit(trx: Executor, payment: repo.PaymentRow): Promise<void> {
-    await merchantBalances.creditGatewayPayment(trx, {
+  /**
+   * A payment whose tries are all done (in-process gateways), written in one statement: its row
+   * in its final status, attempts, history, event, and the ledger credit or the key's reply alone.
+   */
+  async function recordDecided(
+    payment: repo.PaymentRow,
+    tries: readonly Try[],
+    keyed: KeyedReply<PaymentView>,
+  ): Promise<PaymentView> {
+    const now = clock.now();
+    const last = tries.at(-1);
+    const decided: repo.PaymentRow = { ...payment, ...decisionOf(payment, last), updatedAt: now };
+    const result: PaymentView = {
+      payment: decided,
+      attempts: tries.map((made) => ({ ...made.attempt, gatewayName: made.gateway.name })),
+    };
+    const keyAndReply = { request: keyed.request, statusCode: keyed.statusCode, body: keyed.body(result) };
+    const settlement =
+      decided.status === 'succeeded'
+        ? await merchantBalances.gatewayPaymentCreditCall(creditOf(decided), keyAndReply)
+        : settleKeyCall(keyAndReply, now);
+    const event = paymentEvent(decided, now);
+    let recorded: boolean;
+    try {
+      recorded = await withRetry(() =>
+        repo.recordDecidedPayment(db, {
+          payment: decided,
+          attempts: tries.map((made) => made.attempt),
+          history: [
+            historyRow(payment.id, null, 'created', null, payment.createdAt),
+            historyRow(payment.id, 'created', decided.status, last?.attempt.id ?? null, now),
+          ],
+          event: { id: uuidv7(now.getTime()), type: event.type, data: event.data },
+          keyCheck: requireNewKeyCall(keyed.request, now),
+          settlement,
+        }),
+      );
+    } catch (error) {
+      const refusal = keyRefusal(error);
+      if (refusal !== null) throw refusal;
+      if ((error as { code?: string }).code !== '23505') throw error;
+      // Another payment for the order committed while this one waited on it: paid, or in flight.
+      if (await repo.orderIsPaid(db, payment.merchantId, payment.orderId))
+        throw orderAlreadyPaid(payment.orderId);
+      throw conflict('PAYMENT_IN_PROGRESS', `A payment for order ${payment.orderId} is already in progress`);
+    }
+    if (!recorded) {
+      // The order was paid before: unless this very request was answered already (a replay).
+      await db.transaction().execute((trx) => requireNewKey(trx, keyed.request, now));
+      throw orderAlreadyPaid(payment.orderId);
+    }
+    return result;
+  }
+
+  function historyRow(
+    paymentId: string,
+    fromStatus: PaymentStatus | null,
+    toStatus: PaymentStatus,
+    attemptId: string | null,
+    at: Date,
+  ): repo.HistoryRow {
+    return {
+      id: uuidv7(at.getTime()),
+      paymentId,
+      fromStatus,
+      toStatus,
+      cause: 'initiate',
+      attemptId,
+      createdAt: at,
+    };
+  }
+
+  function creditOf(payment: repo.PaymentRow) {
+    return {
       paymentId: payment.id,
       merchantId: payment.merchantId,
       amountMinor: payment.amountMinor,
       feeMinor: payment.feeMinor,
       currency: payment.currency,
-    });
+    };
+  }
+
+  async function credit(trx: Executor, payment: repo.PaymentRow): Promise<void> {
+    await merchantBalances.creditGatewayPayment(trx, creditOf(payment));
   }
 
   async function view(executor: Executor, payment: repo.PaymentRow): Promise<PaymentView> {
@@ -303,7 +389,7 @@ export function createPaymentService(deps: {
     keyed: KeyedReply<PaymentView>,
   ): Promise<void> {
     await requireNewKey(trx, keyed.request, payment.createdAt);
-    const alreadyPaid = () => conflict('ORDER_ALREADY_PAID', `Order ${payment.orderId} is already paid`);
+    const alreadyPaid = () => orderAlreadyPaid(payment.orderId);
     if (await repo.orderIsPaid(trx, payment.merchantId, payment.orderId)) throw alreadyPaid();
     try {
       await repo.insertPayment(trx, payment);
@@ -446,15 +532,12 @@ export function createPaymentService(deps: {
       };
       if (route.gateways.every((gateway) => gateway.connectorName === 'sandbox')) {
         // In-process attempts count only once their payment is written: a replay or a losing
-        // double click, refused in the transaction, tried nothing as far as the gateways know.
+        // double click, refused by the statement, tried nothing as far as the gateways know.
         const tries = await attemptAll(payment, route.gateways, {
           beforeCall: async () => {},
           recordNow: false,
         });
-        const result = await db.transaction().execute(async (trx) => {
-          await start(trx, payment, keyed);
-          return settle(trx, await recordDecision(trx, payment, tries));
-        });
+        const result = await recordDecided(payment, tries, keyed);
         for (const made of tries) recordTry(made, payment.method);
         return result;
       }
