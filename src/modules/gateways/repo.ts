@@ -174,6 +174,7 @@ export async function setGlobalRoutingStrategy(
 export interface MerchantPaymentSettingsRow {
   readonly routingStrategy: RoutingStrategyName | null;
   readonly preferredGatewayIds: string[] | null;
+  readonly paymentMaxAmountMinor: bigint | null;
 }
 
 export async function merchantSettings(
@@ -182,7 +183,7 @@ export async function merchantSettings(
 ): Promise<MerchantPaymentSettingsRow | undefined> {
   return executor
     .selectFrom('merchantPaymentSettings')
-    .select(['routingStrategy', 'preferredGatewayIds'])
+    .select(['routingStrategy', 'preferredGatewayIds', 'paymentMaxAmountMinor'])
     .where('merchantId', '=', merchantId)
     .executeTakeFirst();
 }
@@ -195,9 +196,16 @@ export async function saveMerchantSettings(
 ): Promise<MerchantPaymentSettingsRow> {
   return executor
     .insertInto('merchantPaymentSettings')
-    .values({ merchantId, routingStrategy: null, preferredGatewayIds: null, ...change, updatedAt: at })
+    .values({
+      merchantId,
+      routingStrategy: null,
+      preferredGatewayIds: null,
+      paymentMaxAmountMinor: null,
+      ...change,
+      updatedAt: at,
+    })
     .onConflict((oc) => oc.column('merchantId').doUpdateSet({ ...change, updatedAt: at }))
-    .returning(['routingStrategy', 'preferredGatewayIds'])
+    .returning(['routingStrategy', 'preferredGatewayIds', 'paymentMaxAmountMinor'])
     .executeTakeFirstOrThrow();
 }
 

@@ -15,6 +15,8 @@ import {
   HealthReply,
   MerchantRoutingBody,
   MerchantRoutingReply,
+  PaymentLimitBody,
+  PaymentLimitReply,
   PreferencesBody,
   PreferencesReply,
   RoutingBody,
@@ -253,6 +255,31 @@ export const gatewayRoutes: FastifyPluginAsyncTypebox<{ gateways: GatewayService
       return {
         success: true as const,
         data: { merchantId: request.params.id, strategy: saved.routingStrategy },
+      };
+    },
+  );
+
+  app.put(
+    '/admin/merchants/:id/payment-limits',
+    {
+      config: ADMIN,
+      schema: {
+        tags: TAGS,
+        summary: "Set one merchant's per-payment maximum (null: the method limits only)",
+        params: IdParams,
+        body: PaymentLimitBody,
+        response: replies({ 200: PaymentLimitReply }),
+      },
+    },
+    async (request) => {
+      const saved = await gateways.setMerchantPaymentLimit(
+        request.params.id,
+        limitOf('maxAmount', request.body.maxAmount) ?? null,
+        requestContext(request),
+      );
+      return {
+        success: true as const,
+        data: { merchantId: request.params.id, maxAmount: saved === null ? null : toMajorUnits(saved) },
       };
     },
   );

@@ -159,3 +159,15 @@ export const PreferencesBody = Type.Object(
   { additionalProperties: false },
 );
 export const PreferencesReply = Ok(Type.Object({ gatewayIds: Type.Union([Type.Array(Uuid), Type.Null()]) }));
+
+export const PaymentLimitBody = Type.Object(
+  {
+    maxAmount: Type.Union([PositiveRupees, Type.Null()], {
+      description: 'The most one payment of this merchant may be; null: the method limits only',
+    }),
+  },
+  { additionalProperties: false },
+);
+export const PaymentLimitReply = Ok(
+  Type.Object({ merchantId: Uuid, maxAmount: Type.Union([Type.Number(), Type.Null()]) }),
+);

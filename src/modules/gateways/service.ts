@@ -1,7 +1,7 @@
 import { BlockList, isIP } from 'node:net';
 import type { Db } from '../../db/database.ts';
 import type { PaymentMethodName, RoutingStrategyName } from '../../db/types.ts';
-import { badRequest, unprocessable } from '../../http/errors.ts';
+import { badRequest, notFound, unprocessable } from '../../http/errors.ts';
 import type { WithinTransaction } from '../../http/idempotency.ts';
 import type { Principal } from '../../http/principal.ts';
 import type { RequestContext } from '../../http/request-context.ts';
@@ -352,23 +352,56 @@ export function createGatewayService(deps: {
       strategy: RoutingStrategyName | null,
       context: RequestContext,
     ) {
-      const saved = await db.transaction().execute(async (trx) => {
-        const row = await repo.saveMerchantSettings(
-          trx,
-          merchantId,
-          { routingStrategy: strategy },
-          clock.now(),
-        );
-        await audit.record(trx, context, {
-          action: 'routing.merchant_updated',
-          targetType: 'merchant',
-          targetId: merchantId,
-          details: { strategy },
-        });
-        return row;
-      });
+      const saved = await withMerchant(() =>
+        db.transaction().execute(async (trx) => {
+          const row = await repo.saveMerchantSettings(
+            trx,
+            merchantId,
+            { routingStrategy: strategy },
+            clock.now(),
+          );
+          await audit.record(trx, context, {
+            action: 'routing.merchant_updated',
+            targetType: 'merchant',
+            targetId: merchantId,
+            details: { strategy },
+          });
+          return row;
+        }),
+      );
       forget();
       return saved;
+    },
+
+    /** The most one payment of this merchant may be (null: the method's limit only); cached briefly. */
+    async merchantPaymentLimit(merchantId: string): Promise<bigint | null> {
+      return (await merchantSettings(merchantId))?.paymentMaxAmountMinor ?? null;
+    },
+
+    async setMerchantPaymentLimit(
+      merchantId: string,
+      maxAmountMinor: bigint | null,
+      context: RequestContext,
+    ) {
+      const saved = await withMerchant(() =>
+        db.transaction().execute(async (trx) => {
+          const row = await repo.saveMerchantSettings(
+            trx,
+            merchantId,
+            { paymentMaxAmountMinor: maxAmountMinor },
+            clock.now(),
+          );
+          await audit.record(trx, context, {
+            action: 'payment_limit.updated',
+            targetType: 'merchant',
+            targetId: merchantId,
+            details: { maxAmountMinor: maxAmountMinor?.toString() ?? null },
+          });
+          return row;
+        }),
+      );
+      forget();
+      return saved.paymentMaxAmountMinor;
     },
 
     async preferences(merchantId: string): Promise<string[] | null> {
@@ -488,6 +521,16 @@ export function createGatewayService(deps: {
 }
 
 export type GatewayService = ReturnType<typeof createGatewayService>;
+
+/** A merchant that does not exist is a 404, not a foreign-key failure. */
+async function withMerchant<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if ((error as { code?: string }).code === '23503') throw notFound('Merchant', 'MERCHANT_NOT_FOUND');
+    throw error;
+  }
+}
 
 function requireMerchant(principal: Principal): string {
   if (principal.merchantId === null)

@@ -583,6 +583,28 @@ describe('what the sandbox path counts, and which currencies a method takes', ()
     expect(circuit.state).toBe('closed');
   });
 
+  it("keeps to a merchant's own per-payment limit, set by an admin", async () => {
+    const limitUrl = `/api/v1/admin/merchants/${merchant.user.merchantId}/payment-limits`;
+    const set = await admin.client.put(limitUrl, { maxAmount: 500 });
+    expect(set.statusCode, set.body).toBe(200);
+    expect(set.json().data).toEqual({ merchantId: merchant.user.merchantId, maxAmount: 500 });
+    expectError(
+      await pay(merchant.client, payBody(newOrderId(), { amount: 500.01 })),
+      422,
+      'AMOUNT_OVER_MERCHANT_LIMIT',
+    );
+    expect((await pay(merchant.client, payBody(newOrderId(), { amount: 500 }))).statusCode).toBe(201);
+    expect((await admin.client.put(limitUrl, { maxAmount: null })).json().data.maxAmount).toBeNull();
+    expect((await pay(merchant.client, payBody(newOrderId(), { amount: 5000 }))).statusCode).toBe(201);
+    expectError(
+      await admin.client.put(`/api/v1/admin/merchants/${randomUUID()}/payment-limits`, { maxAmount: 1 }),
+      404,
+      'MERCHANT_NOT_FOUND',
+    );
+    expectError(await merchant.client.put(limitUrl, { maxAmount: 1 }), 403, 'FORBIDDEN');
+    expectError(await admin.client.put(limitUrl, { maxAmount: 1.005 }), 400, 'VALIDATION_FAILED');
+  });
+
   it('takes UPI and netbanking in rupees only, and cards in two-decimal currencies', async () => {
     for (const method of ['upi_intent', 'upi_collect', 'upi_qr', 'netbanking']) {
       expectError(

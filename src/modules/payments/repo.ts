@@ -286,15 +286,6 @@ export async function historyOf(executor: Executor, paymentId: string): Promise<
     .execute();
 }
 
-export async function merchantPaymentLimit(executor: Executor, merchantId: string): Promise<bigint | null> {
-  const row = await executor
-    .selectFrom('merchantPaymentSettings')
-    .select('paymentMaxAmountMinor')
-    .where('merchantId', '=', merchantId)
-    .executeTakeFirst();
-  return row?.paymentMaxAmountMinor ?? null;
-}
-
 export interface GatewayWebhookRow {
   readonly id: string;
   readonly gatewayId: string | null;
@@ -511,7 +502,8 @@ export async function countPayments(executor: Executor, filter: PaymentFilter): 
  * statement: the request's key checked first (a replay or a reused key stops everything), the
  * payment unless its order is already paid, its attempts, its history, its event, and
  * `settlement` (the ledger credit storing the key's reply, or the reply alone). False when the
- * order was already paid (nothing written; the key may then not have been checked: the caller asks).
+ * order was already paid or registered for another amount (nothing written; the key may then not
+ * have been checked: the caller asks).
  */
 export async function recordDecidedPayment(
   executor: Executor,
@@ -541,6 +533,9 @@ export async function recordDecidedPayment(
       WHERE NOT EXISTS (
         SELECT 1 FROM payments WHERE merchant_id = ${payment.merchantId}::uuid AND order_id = ${payment.orderId}::text
           AND status IN ('succeeded', 'partially_refunded', 'refunded'))
+      AND NOT EXISTS (
+        SELECT 1 FROM payment_orders WHERE merchant_id = ${payment.merchantId}::uuid AND order_id = ${payment.orderId}::text
+          AND (amount_minor <> ${payment.amountMinor}::bigint OR currency <> ${payment.currency}::text))
       RETURNING id
     ), attempts AS (
       INSERT INTO payment_attempts (id, payment_id, gateway_id, attempt_number, status, gateway_reference,

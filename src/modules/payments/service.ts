@@ -120,7 +120,7 @@ export function createPaymentService(deps: {
   }
 
   /** Amount rules that need the database: the merchant's own limit, and a registered order's amount. */
-  async function checkAmount(merchantId: string, input: PayInput, amountMinor: bigint, currency: string) {
+  async function checkLimits(merchantId: string, input: PayInput, amountMinor: bigint, currency: string) {
     // UPI and netbanking are Indian rails; the limits below are in paise-like units (two decimals).
     const indianRail = input.method !== 'card';
     if ((indianRail && currency !== 'INR') || currencies.get(currency)?.scale !== 2) {
@@ -137,15 +137,20 @@ export function createPaymentService(deps: {
         },
       );
     }
-    const [order, merchantMax] = await Promise.all([
-      repo.findOrder(db, merchantId, input.orderId),
-      repo.merchantPaymentLimit(db, merchantId),
-    ]);
+    const merchantMax = await gateways.merchantPaymentLimit(merchantId);
     if (merchantMax !== null && amountMinor > merchantMax) {
       throw unprocessable('AMOUNT_OVER_MERCHANT_LIMIT', 'The amount is over your per-payment limit', {
         maxMinor: merchantMax.toString(),
       });
     }
+  }
+
+  /**
+   * A payment for an order registered earlier must be for its amount. Checked before a gateway
+   * across the network is called; a payment decided in the process checks it in its statement.
+   */
+  async function checkOrder(merchantId: string, input: PayInput, amountMinor: bigint, currency: string) {
+    const order = await repo.findOrder(db, merchantId, input.orderId);
     if (order !== undefined && (order.amountMinor !== amountMinor || order.currency !== currency)) {
       throw unprocessable('AMOUNT_MISMATCH', `Order ${input.orderId} was registered for a different amount`, {
         orderAmountMinor: order.amountMinor.toString(),
@@ -265,6 +270,7 @@ export function createPaymentService(deps: {
    */
   async function recordDecided(
     payment: repo.PaymentRow,
+    input: PayInput,
     tries: readonly Try[],
     keyed: KeyedReply<PaymentView>,
   ): Promise<PaymentView> {
@@ -306,8 +312,10 @@ export function createPaymentService(deps: {
       throw conflict('PAYMENT_IN_PROGRESS', `A payment for order ${payment.orderId} is already in progress`);
     }
     if (!recorded) {
-      // The order was paid before: unless this very request was answered already (a replay).
+      // Unless this very request was answered already (a replay): the order was registered for
+      // another amount, or is paid.
       await db.transaction().execute((trx) => requireNewKey(trx, keyed.request, now));
+      await checkOrder(payment.merchantId, input, payment.amountMinor, payment.currency);
       throw orderAlreadyPaid(payment.orderId);
     }
     return result;
@@ -513,7 +521,7 @@ export function createPaymentService(deps: {
     async pay(principal: Principal, input: PayInput, keyed: KeyedReply<PaymentView>): Promise<PaymentView> {
       const merchantId = requireMerchant(principal);
       const { currency, amountMinor } = money(input.amount, input.currency);
-      await checkAmount(merchantId, input, amountMinor, currency);
+      await checkLimits(merchantId, input, amountMinor, currency);
       const route = await gateways.route(merchantId, input.method, amountMinor);
       if (!route.ok) {
         throw unprocessable('NO_ELIGIBLE_GATEWAY', 'No gateway can take this payment now', {
@@ -537,10 +545,11 @@ export function createPaymentService(deps: {
           beforeCall: async () => {},
           recordNow: false,
         });
-        const result = await recordDecided(payment, tries, keyed);
+        const result = await recordDecided(payment, input, tries, keyed);
         for (const made of tries) recordTry(made, payment.method);
         return result;
       }
+      await checkOrder(merchantId, input, amountMinor, currency);
       await db.transaction().execute((trx) => start(trx, payment, keyed));
       const tries = await attemptAll(payment, route.gateways, {
         beforeCall: (attempt) => repo.insertAttempt(db, attempt),
@@ -873,6 +882,7 @@ function paymentEvent(payment: repo.PaymentRow, at: Date) {
     data: {
       id: payment.id,
       source: 'gateway',
+      merchantId: payment.merchantId,
       orderId: payment.orderId,
       status: payment.status,
       amountMinor: payment.amountMinor.toString(),
