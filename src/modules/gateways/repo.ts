@@ -34,26 +34,7 @@ function toGatewayRow<T extends { configJson: string }>(
   return { ...rest, config: JSON.parse(configJson) as Record<string, unknown> };
 }
 
-export interface GatewayRow {
-  readonly id: string;
-  readonly name: string;
-  readonly connector: GatewayConnectorName;
-  readonly credentialsSealed: string | null;
-  readonly credentialsHint: string | null;
-  readonly config: Record<string, unknown>;
-  readonly enabled: boolean;
-  readonly priority: number;
-  readonly weight: number;
-  readonly methods: PaymentMethodName[];
-  readonly feePercentBasisPoints: number;
-  readonly feeFixedMinor: bigint;
-  readonly minAmountMinor: bigint | null;
-  readonly maxAmountMinor: bigint | null;
-  readonly webhookIpAllowlist: string[] | null;
-  readonly createdAt: Date;
-  readonly updatedAt: Date;
-}
-
+/** What an admin sets on a gateway (credentials sealed). */
 export interface GatewayValues {
   readonly name: string;
   readonly connector: GatewayConnectorName;
@@ -69,6 +50,12 @@ export interface GatewayValues {
   readonly minAmountMinor: bigint | null;
   readonly maxAmountMinor: bigint | null;
   readonly webhookIpAllowlist: string[] | null;
+}
+
+export interface GatewayRow extends GatewayValues {
+  readonly id: string;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
 }
 
 export async function listGateways(executor: Executor): Promise<GatewayRow[]> {

@@ -52,38 +52,27 @@ const gatewayFields = {
   }),
 };
 
+/** Everything but the name and connector is optional on create; every field but the connector on update. */
+const optionalFields = {
+  credentials: Type.Optional(gatewayFields.credentials),
+  config: Type.Optional(gatewayFields.config),
+  enabled: Type.Optional(gatewayFields.enabled),
+  priority: Type.Optional(gatewayFields.priority),
+  weight: Type.Optional(gatewayFields.weight),
+  methods: Type.Optional(gatewayFields.methods),
+  fees: Type.Optional(gatewayFields.fees),
+  minAmount: Type.Optional(gatewayFields.minAmount),
+  maxAmount: Type.Optional(gatewayFields.maxAmount),
+  webhookIpAllowlist: Type.Optional(gatewayFields.webhookIpAllowlist),
+};
+
 export const GatewayCreateBody = Type.Object(
-  {
-    name: gatewayFields.name,
-    connector: gatewayFields.connector,
-    credentials: Type.Optional(gatewayFields.credentials),
-    config: Type.Optional(gatewayFields.config),
-    enabled: Type.Optional(gatewayFields.enabled),
-    priority: Type.Optional(gatewayFields.priority),
-    weight: Type.Optional(gatewayFields.weight),
-    methods: Type.Optional(gatewayFields.methods),
-    fees: Type.Optional(gatewayFields.fees),
-    minAmount: Type.Optional(gatewayFields.minAmount),
-    maxAmount: Type.Optional(gatewayFields.maxAmount),
-    webhookIpAllowlist: Type.Optional(gatewayFields.webhookIpAllowlist),
-  },
+  { name: gatewayFields.name, connector: gatewayFields.connector, ...optionalFields },
   { additionalProperties: false },
 );
 
 export const GatewayUpdateBody = Type.Object(
-  {
-    name: Type.Optional(gatewayFields.name),
-    credentials: Type.Optional(gatewayFields.credentials),
-    config: Type.Optional(gatewayFields.config),
-    enabled: Type.Optional(gatewayFields.enabled),
-    priority: Type.Optional(gatewayFields.priority),
-    weight: Type.Optional(gatewayFields.weight),
-    methods: Type.Optional(gatewayFields.methods),
-    fees: Type.Optional(gatewayFields.fees),
-    minAmount: Type.Optional(gatewayFields.minAmount),
-    maxAmount: Type.Optional(gatewayFields.maxAmount),
-    webhookIpAllowlist: Type.Optional(gatewayFields.webhookIpAllowlist),
-  },
+  { name: Type.Optional(gatewayFields.name), ...optionalFields },
   { additionalProperties: false, minProperties: 1 },
 );
 

@@ -200,6 +200,27 @@ export function createGatewayService(deps: {
     }
   }
 
+  /** A change to one merchant's payment settings, audited; an unknown merchant is a 404. */
+  async function saveMerchantSetting(
+    merchantId: string,
+    change: Partial<repo.MerchantPaymentSettingsRow>,
+    context: RequestContext,
+    audited: { action: string; details: Record<string, unknown> },
+  ): Promise<repo.MerchantPaymentSettingsRow> {
+    try {
+      return await db.transaction().execute(async (trx) => {
+        const row = await repo.saveMerchantSettings(trx, merchantId, change, clock.now());
+        await audit.record(trx, context, { ...audited, targetType: 'merchant', targetId: merchantId });
+        return row;
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === '23503') throw notFound('Merchant', 'MERCHANT_NOT_FOUND');
+      throw error;
+    } finally {
+      forget();
+    }
+  }
+
   return {
     async list(): Promise<GatewayView[]> {
       return (await repo.listGateways(db)).map(view);
@@ -352,25 +373,10 @@ export function createGatewayService(deps: {
       strategy: RoutingStrategyName | null,
       context: RequestContext,
     ) {
-      const saved = await withMerchant(() =>
-        db.transaction().execute(async (trx) => {
-          const row = await repo.saveMerchantSettings(
-            trx,
-            merchantId,
-            { routingStrategy: strategy },
-            clock.now(),
-          );
-          await audit.record(trx, context, {
-            action: 'routing.merchant_updated',
-            targetType: 'merchant',
-            targetId: merchantId,
-            details: { strategy },
-          });
-          return row;
-        }),
-      );
-      forget();
-      return saved;
+      return saveMerchantSetting(merchantId, { routingStrategy: strategy }, context, {
+        action: 'routing.merchant_updated',
+        details: { strategy },
+      });
     },
 
     /** The most one payment of this merchant may be (null: the method's limit only); cached briefly. */
@@ -383,24 +389,15 @@ export function createGatewayService(deps: {
       maxAmountMinor: bigint | null,
       context: RequestContext,
     ) {
-      const saved = await withMerchant(() =>
-        db.transaction().execute(async (trx) => {
-          const row = await repo.saveMerchantSettings(
-            trx,
-            merchantId,
-            { paymentMaxAmountMinor: maxAmountMinor },
-            clock.now(),
-          );
-          await audit.record(trx, context, {
-            action: 'payment_limit.updated',
-            targetType: 'merchant',
-            targetId: merchantId,
-            details: { maxAmountMinor: maxAmountMinor?.toString() ?? null },
-          });
-          return row;
-        }),
+      const saved = await saveMerchantSetting(
+        merchantId,
+        { paymentMaxAmountMinor: maxAmountMinor },
+        context,
+        {
+          action: 'payment_limit.updated',
+          details: { maxAmountMinor: maxAmountMinor?.toString() ?? null },
+        },
       );
-      forget();
       return saved.paymentMaxAmountMinor;
     },
 
@@ -418,22 +415,10 @@ export function createGatewayService(deps: {
         const unknown = gatewayIds.filter((id) => !enabled.has(id));
         if (unknown.length > 0) throw unknownPreferredGateways(unknown);
       }
-      const saved = await db.transaction().execute(async (trx) => {
-        const row = await repo.saveMerchantSettings(
-          trx,
-          merchantId,
-          { preferredGatewayIds: gatewayIds },
-          clock.now(),
-        );
-        await audit.record(trx, context, {
-          action: 'gateway_preferences.updated',
-          targetType: 'merchant',
-          targetId: merchantId,
-          details: { gatewayIds },
-        });
-        return row;
+      const saved = await saveMerchantSetting(merchantId, { preferredGatewayIds: gatewayIds }, context, {
+        action: 'gateway_preferences.updated',
+        details: { gatewayIds },
       });
-      forget();
       return saved.preferredGatewayIds;
     },
 
@@ -521,16 +506,6 @@ export function createGatewayService(deps: {
 }
 
 export type GatewayService = ReturnType<typeof createGatewayService>;
-
-/** A merchant that does not exist is a 404, not a foreign-key failure. */
-async function withMerchant<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if ((error as { code?: string }).code === '23503') throw notFound('Merchant', 'MERCHANT_NOT_FOUND');
-    throw error;
-  }
-}
 
 function requireMerchant(principal: Principal): string {
   if (principal.merchantId === null)

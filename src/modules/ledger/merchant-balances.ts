@@ -114,6 +114,28 @@ export function createMerchantBalanceService(deps: {
     };
   }
 
+  /** The mirror image of the entry posted for `original`; null when none was posted. */
+  async function reverse(
+    trx: Executor,
+    original: { type: EntryRequest['type']; ref: string },
+    description: string,
+    metadata: Record<string, unknown>,
+  ): Promise<PostResult | null> {
+    const entry = await repo.findEntryByRef(trx, original.type, original.ref);
+    if (entry === undefined) return null;
+    return ledger.post(trx, {
+      type: 'reversal',
+      idempotencyRef: `reversal:${entry.id}`,
+      reversesEntryId: entry.id,
+      description,
+      metadata,
+      postings: entry.postings.map((posting) => ({
+        accountId: posting.accountId,
+        amountMinor: -posting.amountMinor,
+      })),
+    });
+  }
+
   return {
     /**
      * Inside the transaction that makes the payment Success; `idempotency`, the request's key and
@@ -198,35 +220,15 @@ export function createMerchantBalanceService(deps: {
 
     /** Inside the transaction that records a refund the gateway refused: its debit, reversed. */
     async reverseGatewayRefund(trx: Executor, refundId: string): Promise<PostResult | null> {
-      const original = await repo.findEntryByRef(trx, 'refund', `refund:${refundId}`);
-      if (original === undefined) return null;
-      return ledger.post(trx, {
-        type: 'reversal',
-        idempotencyRef: `reversal:${original.id}`,
-        reversesEntryId: original.id,
-        description: 'Refund refused by the gateway',
-        metadata: { refundId },
-        postings: original.postings.map((posting) => ({
-          accountId: posting.accountId,
-          amountMinor: -posting.amountMinor,
-        })),
+      return reverse(trx, { type: 'refund', ref: `refund:${refundId}` }, 'Refund refused by the gateway', {
+        refundId,
       });
     },
 
     /** Inside the transaction that deletes the payment; nothing to do for one never posted. */
     async reverseQrPayment(trx: Executor, transactionId: string): Promise<PostResult | null> {
-      const original = await repo.findEntryByRef(trx, 'qr_payment', `qr:${transactionId}`);
-      if (original === undefined) return null;
-      return ledger.post(trx, {
-        type: 'reversal',
-        idempotencyRef: `reversal:${original.id}`,
-        reversesEntryId: original.id,
-        description: 'QR payment deleted',
-        metadata: { transactionId },
-        postings: original.postings.map((posting) => ({
-          accountId: posting.accountId,
-          amountMinor: -posting.amountMinor,
-        })),
+      return reverse(trx, { type: 'qr_payment', ref: `qr:${transactionId}` }, 'QR payment deleted', {
+        transactionId,
       });
     },
 
