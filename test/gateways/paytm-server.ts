@@ -15,45 +15,16 @@ import type { AddressInfo } from 'node:net';
  * mistake in the connector's checksum fails the tests instead of agreeing with itself.
  */
 
-export type FakeBehaviour = 'succeed' | 'pending' | 'decline' | 'error' | 'timeout' | 'unauthorized';
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-export interface SignedWebhook {
-  body: string;
-  headers: Record<string, string>;
-}
-export interface FakeGateway {
-  readonly baseUrl: string;
-  readonly credentials: Record<string, string>;
-  /**
-   * How initiate calls (initiateTransaction and processTransaction) are answered from now on.
-   * Paytm learns the payer's answer after initiate, so 'succeed', 'pending' and 'decline' set what
-   * the status API and webhooks then report (TXN_SUCCESS, PENDING, TXN_FAILURE 227); initiate
-   * itself answers as usual (a token, a deep link, a collect sent).
-   */
-  behaviour: FakeBehaviour;
-  readonly requests: RecordedRequest[];
-  /** `gatewayReference` is Paytm's TXNID; `status` is Paytm's (TXN_SUCCESS, PENDING, TXN_FAILURE). */
-  paymentFor(
-    attemptId: string,
-  ): { gatewayReference: string; status: string; amountMinor: bigint } | undefined;
-  settle(attemptId: string, outcome: 'succeeded' | 'failed'): void;
-  /**
-   * Paytm's webhook carries no event id (the connector names the event by TXNID and STATUS), so
-   * `eventId` must be the id the same payment and status already give (a replay) or this throws.
-   * Its signed timestamp is TXNDATE, the transaction's time; `ageSec` back-dates it.
-   */
-  webhookFor(
-    attemptId: string,
-    status: 'succeeded' | 'failed' | 'pending',
-    options?: { tamper?: boolean; eventId?: string; ageSec?: number },
-  ): SignedWebhook;
-  close(): Promise<void>;
-}
+import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+
+export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
+
+// Paytm's answers to the shared API: initiate means initiateTransaction and processTransaction.
+// Paytm learns the payer's answer after initiate, so 'succeed', 'pending' and 'decline' set what
+// the status API and webhooks then report (TXN_SUCCESS, PENDING, TXN_FAILURE 227). `paymentFor`
+// gives Paytm's TXNID and status. Its webhook carries no event id (the connector names the event
+// by TXNID and STATUS), so `eventId` must be a replay's; its signed timestamp is TXNDATE, the
+// transaction's time, which `ageSec` back-dates.
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 const REQUEST_BYTES_MAX = 64 * 1024;

@@ -14,39 +14,14 @@ import type { AddressInfo } from 'node:net';
  * mistake in the connector's field order fails the tests instead of agreeing with itself.
  */
 
-export type FakeBehaviour = 'succeed' | 'pending' | 'decline' | 'error' | 'timeout' | 'unauthorized';
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-export interface SignedWebhook {
-  body: string;
-  headers: Record<string, string>;
-}
-export interface FakeGateway {
-  readonly baseUrl: string;
-  readonly credentials: Record<string, string>;
-  /** How initiate calls (`_payment` and `create_invoice`) are answered from now on. */
-  behaviour: FakeBehaviour;
-  readonly requests: RecordedRequest[];
-  paymentFor(
-    attemptId: string,
-  ): { gatewayReference: string; status: string; amountMinor: bigint } | undefined;
-  settle(attemptId: string, outcome: 'succeeded' | 'failed'): void;
-  /**
-   * PayU's callback signs no timestamp and carries no event id (the connector names the event by
-   * mihpayid and status), so `ageSec` only back-dates `addedon`, which is unsigned, and `eventId`
-   * must be the id the same payment and status already give (a replay) or this throws.
-   */
-  webhookFor(
-    attemptId: string,
-    status: 'succeeded' | 'failed' | 'pending',
-    options?: { tamper?: boolean; eventId?: string; ageSec?: number },
-  ): SignedWebhook;
-  close(): Promise<void>;
-}
+import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+
+export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
+
+// PayU's answers to the shared API: initiate means `_payment` and `create_invoice`. Its callback
+// signs no timestamp and carries no event id (the connector names the event by mihpayid and
+// status), so `ageSec` only back-dates `addedon`, which is unsigned, and `eventId` must be the id
+// the same payment and status already give (a replay) or webhookFor throws.
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 const REQUEST_BYTES_MAX = 64 * 1024;

@@ -10,33 +10,9 @@ import { upiPaymentLink } from '../../src/lib/upi.ts';
  * connector uses: orders, S2S UPI payments, payments, refunds, payment links.
  */
 
-export type FakeBehaviour = 'succeed' | 'pending' | 'decline' | 'error' | 'timeout' | 'unauthorized';
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-export interface SignedWebhook {
-  body: string;
-  headers: Record<string, string>;
-}
-export interface FakeGateway {
-  readonly baseUrl: string;
-  readonly credentials: Record<string, string>;
-  behaviour: FakeBehaviour;
-  readonly requests: RecordedRequest[];
-  paymentFor(
-    attemptId: string,
-  ): { gatewayReference: string; status: string; amountMinor: bigint } | undefined;
-  settle(attemptId: string, outcome: 'succeeded' | 'failed'): void;
-  webhookFor(
-    attemptId: string,
-    status: 'succeeded' | 'failed' | 'pending',
-    options?: { tamper?: boolean; eventId?: string; ageSec?: number },
-  ): SignedWebhook;
-  close(): Promise<void>;
-}
+import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+
+export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
 
 type Json = Record<string, unknown>;
 type PaymentStatus = 'created' | 'authorized' | 'captured' | 'refunded' | 'failed';
