@@ -139,6 +139,7 @@ interface RefundRecord {
   readonly receipt: string | null;
   readonly notes: Json;
   readonly createdAt: number;
+  status: 'pending' | 'processed' | 'failed';
 }
 
 type Attempt =
@@ -327,6 +328,41 @@ class FakeRazorpay implements FakeGateway {
       this.latestPaymentOf(order) ?? this.createPayment(order, { method: 'upi', flow: 'intent' });
     if (outcome === 'succeeded') this.capture(payment);
     else this.fail(payment, DECLINE);
+  }
+
+  /**
+   * Not part of the shared API: with `refundsQueued`, refunds answer `pending` (Razorpay queues
+   * some), and `refundWebhookFor` settles one and signs its `refund.processed` or `refund.failed`.
+   */
+  refundsQueued = false;
+
+  refundWebhookFor(
+    refundId: string,
+    status: 'processed' | 'failed',
+    options: { eventId?: string } = {},
+  ): SignedWebhook {
+    const refund = this.refunds.get(refundId);
+    if (refund === undefined) throw new Error(`no refund ${refundId}`);
+    refund.status = status;
+    const body = JSON.stringify({
+      entity: 'event',
+      account_id: ACCOUNT_ID,
+      event: `refund.${status}`,
+      contains: ['refund'],
+      payload: { refund: { entity: refundEntity(refund) } },
+      created_at: nowSec(),
+    });
+    const signature = createHmac('sha256', this.credentials.webhookSecret ?? '')
+      .update(body)
+      .digest('hex');
+    return {
+      body,
+      headers: {
+        'content-type': 'application/json',
+        'x-razorpay-signature': signature,
+        'x-razorpay-event-id': options.eventId ?? randomId(''),
+      },
+    };
   }
 
   webhookFor(
@@ -634,6 +670,7 @@ class FakeRazorpay implements FakeGateway {
       receipt: optionalText(body.receipt),
       notes: notesFrom(body.notes),
       createdAt: nowSec(),
+      status: this.refundsQueued ? 'pending' : 'processed',
     };
     this.refunds.set(refund.id, refund);
     if (typeof key === 'string') this.refundKeys.set(key, { body: rawBody, refundId: refund.id });
@@ -869,7 +906,7 @@ function refundEntity(refund: RefundRecord): Json {
     acquirer_data: { arn: null },
     created_at: refund.createdAt,
     batch_id: null,
-    status: 'processed',
+    status: refund.status,
     speed_processed: 'normal',
     speed_requested: 'normal',
   };
@@ -913,9 +950,12 @@ function send(response: ServerResponse, status: number, body: Json): void {
   response.end(JSON.stringify(body));
 }
 
+/** The shared API, plus queued refunds and their webhooks. */
+export type RazorpayFake = FakeRazorpay;
+
 export async function startRazorpayGateway(
   options: { credentials?: Record<string, string> } = {},
-): Promise<FakeGateway> {
+): Promise<RazorpayFake> {
   const credentials = {
     keyId: `rzp_test_${randomId('')}`,
     keySecret: randomBytes(18).toString('base64url'),

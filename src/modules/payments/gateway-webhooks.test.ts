@@ -573,6 +573,69 @@ describe('a full refund of a payment whose fee the platform kept', () => {
   });
 });
 
+describe('a refund the gateway queues, settled by its refund webhook', () => {
+  it('debits the merchant when asked, moves the payment when processed, reverses when failed', async () => {
+    const fake = await startRazorpayGateway();
+    fakes.push(fake);
+    fake.behaviour = 'pending';
+    const gatewayId = await createGateway(admin, { name: 'queued refunds', connector: 'razorpay', fake });
+    const merchant = await newMerchant(testApp, [gatewayId]);
+    const { payment, attemptId } = await payPending(merchant, gatewayId);
+    fake.settle(attemptId, 'succeeded');
+    expect((await sendWebhook(gatewayId, fake.webhookFor(attemptId, 'succeeded'))).reply.statusCode).toBe(
+      200,
+    );
+    const credited = await balanceMinorOf(merchant);
+    fake.refundsQueued = true;
+    const refund = (amount: number) =>
+      merchant.client.post(
+        `/api/v1/payments/${payment.id}/refund`,
+        { amount, reason: 'returned' },
+        { 'idempotency-key': randomUUID() },
+      );
+
+    const first = await refund(PARTIAL_REFUND_RUPEES);
+    expect(first.statusCode, first.body).toBe(201);
+    const firstRefund = first.json().data.refund;
+    expect(firstRefund.status).toBe('pending');
+    expect(first.json().data.payment).toMatchObject({ status: 'succeeded', refundedAmount: 0 });
+    expect(await balanceMinorOf(merchant)).toBe(credited - 10_000n);
+
+    const processed = fake.refundWebhookFor(firstRefund.gatewayReference, 'processed');
+    const applied = await sendWebhook(gatewayId, processed);
+    expect(applied.reply.json().data).toMatchObject({ replayed: false, effect: 'applied' });
+    expect(applied.row).toMatchObject({ verification: 'verified', effect: 'applied', paymentId: payment.id });
+    expect(await paymentOf(merchant, payment.id)).toMatchObject({
+      status: 'partially_refunded',
+      refundedAmount: PARTIAL_REFUND_RUPEES,
+    });
+    expect(await eventTypesOf(payment.id)).toContain('payment.refunded');
+    const replay = await sendWebhook(gatewayId, processed);
+    expect(replay.reply.json().data).toMatchObject({ replayed: true });
+    expect(await balanceMinorOf(merchant)).toBe(credited - 10_000n);
+
+    const rest = AMOUNT_RUPEES - PARTIAL_REFUND_RUPEES;
+    const second = await refund(rest);
+    expect(second.statusCode, second.body).toBe(201);
+    expectError(await refund(1), 422, 'REFUND_EXCEEDS_CAPTURED');
+    expect(await balanceMinorOf(merchant)).toBe(credited - AMOUNT_MINOR);
+    const failed = await sendWebhook(
+      gatewayId,
+      fake.refundWebhookFor(second.json().data.refund.gatewayReference, 'failed'),
+    );
+    expect(failed.reply.json().data.effect).toBe('applied');
+    // The refused refund's debit is reversed and it no longer counts against what is left.
+    expect(await balanceMinorOf(merchant)).toBe(credited - 10_000n);
+    expect(await paymentOf(merchant, payment.id)).toMatchObject({
+      status: 'partially_refunded',
+      refundedAmount: PARTIAL_REFUND_RUPEES,
+    });
+    expect((await refund(rest)).statusCode).toBe(201);
+    const verify = await admin.client.get('/api/v1/admin/ledger/verify');
+    expect(verify.json().data).toMatchObject({ ok: true, differences: [] });
+  });
+});
+
 describe('webhooks for a gateway that does not exist', () => {
   it('answers 404 and stores the webhook as unknown_gateway', async () => {
     const body = JSON.stringify({ event: 'payment.captured', created_at: 1 });

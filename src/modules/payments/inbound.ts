@@ -100,7 +100,7 @@ export function createInboundWebhooks(deps: {
     gatewayId: string,
     event: GatewayEvent,
   ) {
-    if (event.kind !== 'payment') return { effect: 'ignored' as const, paymentId: null };
+    if (event.kind === 'refund') return applyRefundEvent(trx, gatewayId, event);
     const attempt = await repo.findAttempt(trx, gatewayId, {
       attemptId: event.attemptId,
       gatewayReference: event.gatewayReference,
@@ -127,6 +127,24 @@ export function createInboundWebhooks(deps: {
       ...(event.errorMessage === undefined ? {} : { errorMessage: event.errorMessage }),
     });
     return { effect: moved === null ? ('no_change' as const) : ('applied' as const), paymentId: payment.id };
+  }
+
+  /** A refund the gateway had queued, now settled (or not yet: a `pending` changes nothing). */
+  async function applyRefundEvent(
+    trx: Parameters<PaymentService['applyGatewayStatus']>[0],
+    gatewayId: string,
+    event: GatewayEvent,
+  ) {
+    if (event.gatewayReference === undefined) return { effect: 'unmatched' as const, paymentId: null };
+    const refund = await repo.findRefundByReference(trx, gatewayId, event.gatewayReference);
+    if (refund === undefined) return { effect: 'unmatched' as const, paymentId: null };
+    if (event.status === 'pending') return { effect: 'no_change' as const, paymentId: refund.paymentId };
+    const settled = await payments.settleRefundFromGateway(trx, refund, {
+      status: event.status,
+      ...(event.errorCode === undefined ? {} : { errorCode: event.errorCode }),
+      ...(event.errorMessage === undefined ? {} : { errorMessage: event.errorMessage }),
+    });
+    return { effect: settled ? ('applied' as const) : ('no_change' as const), paymentId: refund.paymentId };
   }
 
   return {

@@ -427,19 +427,35 @@ export async function pendingRefundsMinor(executor: Executor, paymentId: string)
   return BigInt(row.total);
 }
 
+/** Settles a pending refund; undefined when it was settled already. */
 export async function settleRefund(
   executor: Executor,
   id: string,
   change: Pick<RefundRow, 'status' | 'gatewayReference' | 'errorCode' | 'errorMessage'>,
   at: Date,
-): Promise<RefundRow> {
+): Promise<RefundRow | undefined> {
   return executor
     .updateTable('paymentRefunds')
     .set({ ...change, updatedAt: at })
     .where('id', '=', id)
     .where('status', '=', 'pending')
     .returning(REFUND_COLUMNS)
-    .executeTakeFirstOrThrow();
+    .executeTakeFirst();
+}
+
+/** The refund a gateway's refund event is about: by the gateway's refund id, among its payments. */
+export async function findRefundByReference(
+  executor: Executor,
+  gatewayId: string,
+  gatewayReference: string,
+): Promise<RefundRow | undefined> {
+  return executor
+    .selectFrom('paymentRefunds')
+    .innerJoin('payments', 'payments.id', 'paymentRefunds.paymentId')
+    .select(REFUND_COLUMNS.map((column) => `paymentRefunds.${column}` as const))
+    .where('payments.gatewayId', '=', gatewayId)
+    .where('paymentRefunds.gatewayReference', '=', gatewayReference)
+    .executeTakeFirst();
 }
 
 export async function refundsOf(executor: Executor, paymentId: string): Promise<RefundRow[]> {

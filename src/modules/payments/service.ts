@@ -592,6 +592,35 @@ export function createPaymentService(deps: {
     wouldMove,
 
     /**
+     * Settles a refund the gateway had left pending, on its refund event, in the caller's
+     * transaction: a success moves the payment (the money left the merchant when it was asked
+     * for), a failure reverses that debit. False when there was nothing to settle.
+     */
+    async settleRefundFromGateway(
+      trx: Executor,
+      refund: repo.RefundRow,
+      outcome: { status: 'succeeded' | 'failed'; errorCode?: string; errorMessage?: string },
+    ): Promise<boolean> {
+      const payment = await repo.findPayment(trx, refund.paymentId, null, { forUpdate: true });
+      if (payment === undefined) return false;
+      const settled = await repo.settleRefund(
+        trx,
+        refund.id,
+        {
+          status: outcome.status,
+          gatewayReference: refund.gatewayReference,
+          errorCode: outcome.status === 'failed' ? (outcome.errorCode ?? 'UNKNOWN') : null,
+          errorMessage: outcome.status === 'failed' ? (outcome.errorMessage ?? null) : null,
+        },
+        clock.now(),
+      );
+      if (settled === undefined) return false;
+      if (settled.status === 'failed') await merchantBalances.reverseGatewayRefund(trx, settled.id);
+      else await refunded(trx, payment, settled);
+      return true;
+    },
+
+    /**
      * Gateway payments for the transactions list, newest first. Its status filter speaks the QR
      * vocabulary: Success is paid (refunds included), Failed is failed or expired, Pending is open.
      */
@@ -777,6 +806,8 @@ export function createPaymentService(deps: {
                 },
             clock.now(),
           );
+          if (settled === undefined)
+            throw new Error(`refund ${refund.id} was settled while its gateway was asked`);
           const current = await repo.findPayment(trx, id, null, { forUpdate: true });
           if (current === undefined) throw paymentNotFound();
           if (settled.status === 'failed') await merchantBalances.reverseGatewayRefund(trx, settled.id);
