@@ -772,7 +772,7 @@ describe(`failover on a gateway that does not answer (GATEWAY_TIMEOUT_MS ${TIMEO
     await timeoutApp?.close();
   });
 
-  it.each(CONNECTOR_CASES.map((spec) => spec.connector))(
+  it.each(CONNECTOR_CASES.map((spec) => spec.connector).filter((connector) => connector !== 'payu'))(
     '%s holding the request times out (GATEWAY_TIMEOUT) and the next gateway takes the payment',
     async (connector) => {
       const result = await payWithFirstFailing(setup, connector, 'timeout');
@@ -780,6 +780,14 @@ describe(`failover on a gateway that does not answer (GATEWAY_TIMEOUT_MS ${TIMEO
       expect(result.payment.attempts[0]!.latencyMs).toBeGreaterThanOrEqual(TIMEOUT_MS - 10);
     },
   );
+
+  it('payu timing out on a UPI collect is not failed over: the request may be on the payer’s phone', async () => {
+    const result = await payWithFirstFailing(setup, 'payu', 'timeout');
+    expect(result.backupCalls).toBe(0);
+    expect(result.payment.attempts).toHaveLength(1);
+    expect(result.payment).toMatchObject({ status: 'failed', errorCode: 'GATEWAY_TIMEOUT' });
+    expect(result.payment.attempts[0]).toMatchObject({ status: 'failed', errorCode: 'GATEWAY_TIMEOUT' });
+  });
 
   it('leaves the ledger balanced', async () => {
     const reply = await setup.administrator.client.get('/api/v1/admin/ledger/verify');

@@ -215,6 +215,17 @@ async function initiateUpi(
     body: form.toString(),
     timeoutMs: context.timeoutMs,
   });
+  if (!reply.ok && reply.errorCode === 'GATEWAY_TIMEOUT' && request.method === 'upi_collect') {
+    // The collect request may already be on the payer's phone: another gateway could have them
+    // approve a second one. Our txnid lets verify_payment and PayU's callback settle this attempt.
+    return {
+      status: 'failed',
+      errorCode: reply.errorCode,
+      errorMessage: reply.errorMessage,
+      retryable: false,
+      gatewayReference: request.attemptId,
+    };
+  }
   if (!reply.ok) return failedAttempt(reply.errorCode, reply.errorMessage);
   return readUpiReply(reply.body, request);
 }
