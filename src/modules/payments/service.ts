@@ -435,7 +435,7 @@ export function createPaymentService(deps: {
     to: Extract<PaymentStatus, 'pending' | 'succeeded' | 'failed'>,
     detail: { attemptId: string | null; cause: string; errorCode?: string; errorMessage?: string },
   ): Promise<repo.PaymentRow | null> {
-    if (payment.status === to || !canMove(payment.status, to)) return null;
+    if (!wouldMove(payment, to)) return null;
     const now = clock.now();
     const moved = await repo.movePayment(
       trx,
