@@ -13,3 +13,11 @@ export const limitsInverted = () =>
   unprocessable('INVALID_LIMITS', 'minAmount must not be more than maxAmount');
 export const unknownPreferredGateways = (ids: readonly string[]) =>
   unprocessable('GATEWAY_NOT_AVAILABLE', 'Some gateways are unknown or disabled', { gatewayIds: ids });
+export const credentialsIncomplete = (connector: string, missing: readonly string[]) =>
+  unprocessable(
+    'CREDENTIALS_INCOMPLETE',
+    `The ${connector} connector needs credentials ${missing.join(', ')}`,
+    {
+      missing,
+    },
+  );

@@ -115,8 +115,21 @@ function firstPicks(payments: readonly PaymentReply[]): Map<string, number> {
   return counts;
 }
 
+/** What each network connector needs to take payments (a gateway without them is refused, 422). */
+const CREDENTIALS_OF: Record<string, Record<string, string>> = {
+  razorpay: { keyId: 'rzp_test_fixture0001', keySecret: 'fixture-key-secret' },
+  payu: { merchantKey: 'fixtureKey', merchantSalt: 'fixture-salt' },
+  paytm: { merchantId: 'FIXTURE00000001', merchantKey: 'fixture-key-0016' },
+};
+
+/** A gateway body with its connector's credentials unless it names its own. */
+function withCredentials(body: Record<string, unknown>): Record<string, unknown> {
+  const credentials = CREDENTIALS_OF[body.connector as string];
+  return body.credentials === undefined && credentials !== undefined ? { ...body, credentials } : body;
+}
+
 async function createGateway(admin: Client, body: Record<string, unknown>): Promise<GatewayReply> {
-  const reply = await admin.post('/api/v1/admin/gateways', body);
+  const reply = await admin.post('/api/v1/admin/gateways', withCredentials(body));
   expect(reply.statusCode, reply.body).toBe(201);
   return reply.json().data.gateway;
 }
@@ -307,7 +320,7 @@ describe('gateway administration', () => {
     expect(gateway).toMatchObject({
       enabled: true,
       weight: 1,
-      credentialsHint: null,
+      credentialsHint: { merchantId: '****0001', merchantKey: '****0016' },
       config: {},
       methods: ['upi_intent', 'upi_collect', 'card', 'netbanking'],
       fees: NO_FEES,
@@ -363,7 +376,10 @@ describe('gateway administration', () => {
 
   it('refuses a name another gateway has, whatever its case (409 GATEWAY_NAME_TAKEN)', async () => {
     expectError(
-      await admin.client.post('/api/v1/admin/gateways', { name: 'razorpay MAIN', connector: 'payu' }),
+      await admin.client.post(
+        '/api/v1/admin/gateways',
+        withCredentials({ name: 'razorpay MAIN', connector: 'payu' }),
+      ),
       409,
       'GATEWAY_NAME_TAKEN',
     );
@@ -391,6 +407,33 @@ describe('gateway administration', () => {
       422,
       'METHOD_UNSUPPORTED',
     );
+  });
+
+  it('refuses a gateway that takes payments without the credentials its connector needs (422)', async () => {
+    const missing = await admin.client.post('/api/v1/admin/gateways', {
+      name: 'Keyless',
+      connector: 'razorpay',
+      credentials: { keyId: 'rzp_test_only_the_id' },
+    });
+    expectError(missing, 422, 'CREDENTIALS_INCOMPLETE');
+    expect(missing.json().error.details).toEqual({ missing: ['keySecret'] });
+    // Disabled, it may wait for them; enabling it asks again.
+    const parked = await createGateway(admin.client, {
+      name: 'Parked',
+      connector: 'paytm',
+      enabled: false,
+      credentials: {},
+    });
+    expectError(
+      await admin.client.put(`/api/v1/admin/gateways/${parked.id}`, { enabled: true }),
+      422,
+      'CREDENTIALS_INCOMPLETE',
+    );
+    const enabled = await updateGateway(admin.client, parked.id, {
+      enabled: true,
+      credentials: CREDENTIALS_OF.paytm,
+    });
+    expect(enabled.enabled).toBe(true);
   });
 
   it('refuses minAmount above maxAmount (422 INVALID_LIMITS), also against the stored limit', async () => {

@@ -13,6 +13,7 @@ import { CircuitBreakers, type CircuitPolicy, type CircuitSnapshot } from './cir
 import type { ConnectorContext, ConnectorName, GatewayConnector } from './connectors/connector.ts';
 import {
   connectorNotAllowed,
+  credentialsIncomplete,
   gatewayInUse,
   gatewayNameTaken,
   gatewayNotFound,
@@ -106,14 +107,14 @@ export function createGatewayService(deps: {
     { at: number; settings: repo.MerchantPaymentSettingsRow | undefined }
   >();
 
+  function openCredentials(sealedCredentials: string | null): Record<string, string> {
+    return sealedCredentials === null
+      ? {}
+      : (JSON.parse(decryptSecret(sealedCredentials, settings.encryptionKey)) as Record<string, string>);
+  }
+
   function live(row: repo.GatewayRow): LiveGateway {
-    const credentials =
-      row.credentialsSealed === null
-        ? {}
-        : (JSON.parse(decryptSecret(row.credentialsSealed, settings.encryptionKey)) as Record<
-            string,
-            string
-          >);
+    const credentials = openCredentials(row.credentialsSealed);
     const baseUrl =
       typeof row.config.baseUrl === 'string' ? row.config.baseUrl : settings.baseUrls[row.connector];
     return {
@@ -180,6 +181,17 @@ export function createGatewayService(deps: {
         throw badRequest(`"${entry}" is not an IP address or CIDR network`, undefined, 'VALIDATION_FAILED');
     }
     return values;
+  }
+
+  /** A gateway that takes payments needs every credential its connector uses. */
+  function checkCredentials(
+    connector: ConnectorName,
+    enabled: boolean,
+    credentials: Record<string, string> | null,
+  ) {
+    if (!enabled) return;
+    const missing = connectors[connector].credentialKeys.filter((key) => !credentials?.[key]);
+    if (missing.length > 0) throw credentialsIncomplete(connector, missing);
   }
 
   function sealed(credentials: Record<string, string>) {
@@ -254,6 +266,7 @@ export function createGatewayService(deps: {
         maxAmountMinor: input.maxAmountMinor ?? null,
         webhookIpAllowlist: input.webhookIpAllowlist ?? null,
       });
+      checkCredentials(input.connector, values.enabled, input.credentials ?? null);
       const row = await uniqueName(
         () =>
           db.transaction().execute(async (trx) => {
@@ -284,11 +297,17 @@ export function createGatewayService(deps: {
             const current = await repo.findGateway(trx, id);
             if (current === undefined) throw gatewayNotFound();
             const { credentials, ...fields } = change;
+
             const values = checked({
               ...current,
               ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),
               ...(credentials === undefined ? {} : sealed(credentials)),
             } as repo.GatewayValues);
+            checkCredentials(
+              current.connector,
+              values.enabled,
+              credentials ?? openCredentials(current.credentialsSealed),
+            );
             const updated = await repo.updateGateway(trx, id, values, clock.now());
             if (updated === undefined) throw gatewayNotFound();
             await audit.record(trx, context, {

@@ -164,6 +164,8 @@ export interface GatewayConnector {
   readonly name: ConnectorName;
   /** The methods this connector can take at all (a gateway record narrows it further). */
   readonly methods: readonly PaymentMethod[];
+  /** The credentials a gateway record must carry for this connector to call its gateway. */
+  readonly credentialKeys: readonly string[];
   /**
    * Starts the payment at the gateway. Never throws for the gateway's own failures (an error
    * reply, a timeout, a refused connection): those are `failed` outcomes with a code and

@@ -85,6 +85,7 @@ export const paytmConnector: GatewayConnector = {
   name: 'paytm',
   // No upi_qr: Paytm's dynamic QR is a separate (offline) product, not part of these APIs.
   methods: ['upi_intent', 'upi_collect', 'card', 'netbanking'],
+  credentialKeys: ['merchantId', 'merchantKey'],
 
   async initiate(context, request) {
     const credentials = credentialsOf(context);

@@ -612,6 +612,7 @@ function parseWebhook(_context: ConnectorContext, webhook: InboundWebhook): Gate
 export const payuConnector: GatewayConnector = {
   name: 'payu',
   methods: ['upi_intent', 'upi_qr', 'upi_collect', 'card', 'netbanking'],
+  credentialKeys: ['merchantKey', 'merchantSalt'],
   initiate,
   fetchStatus,
   refund,

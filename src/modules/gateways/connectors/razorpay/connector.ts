@@ -82,6 +82,7 @@ export const razorpayConnector: GatewayConnector = {
   name: 'razorpay',
   // upi_qr is the intent link shown as a QR code: the same UPI deep link, scanned instead of tapped.
   methods: ['upi_intent', 'upi_collect', 'upi_qr', 'card', 'netbanking'],
+  credentialKeys: ['keyId', 'keySecret'],
 
   async initiate(context, request) {
     const session = sessionOf(context);

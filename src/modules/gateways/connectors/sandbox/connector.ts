@@ -141,6 +141,7 @@ export function createSandboxConnector(random: () => number = Math.random): Gate
   return {
     name: 'sandbox',
     methods: ['upi_intent', 'upi_collect', 'upi_qr', 'card', 'netbanking'],
+    credentialKeys: [],
     initiate: (context, request) => settle(context, request, random),
     async fetchStatus(_context, request) {
       const reference = request.gatewayReference;
