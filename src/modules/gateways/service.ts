@@ -81,6 +81,9 @@ const GATEWAY_CACHE_TTL_MS = 5_000;
 const MERCHANT_SETTINGS_CACHE_TTL_MS = 5_000;
 const MERCHANT_SETTINGS_CACHE_SIZE_MAX = 10_000;
 const HINT_VISIBLE_CHARACTERS = 4;
+/** Bounds of a gateway's own webhook tolerance (config.webhookToleranceSec): 10 s to a week. */
+const WEBHOOK_TOLERANCE_SEC_MIN = 10;
+const WEBHOOK_TOLERANCE_SEC_MAX = 604_800;
 
 export type RouteResult =
   | { readonly ok: true; readonly gateways: LiveGateway[] }
@@ -175,6 +178,21 @@ export function createGatewayService(deps: {
       values.minAmountMinor > values.maxAmountMinor
     ) {
       throw limitsInverted();
+    }
+    const tolerance = values.config.webhookToleranceSec;
+    if (
+      tolerance !== undefined &&
+      !(
+        Number.isInteger(tolerance) &&
+        (tolerance as number) >= WEBHOOK_TOLERANCE_SEC_MIN &&
+        (tolerance as number) <= WEBHOOK_TOLERANCE_SEC_MAX
+      )
+    ) {
+      throw badRequest(
+        `config.webhookToleranceSec must be a whole number of seconds from ${WEBHOOK_TOLERANCE_SEC_MIN} to ${WEBHOOK_TOLERANCE_SEC_MAX}`,
+        undefined,
+        'VALIDATION_FAILED',
+      );
     }
     for (const entry of values.webhookIpAllowlist ?? []) {
       if (!isNetwork(entry))

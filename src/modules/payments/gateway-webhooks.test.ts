@@ -417,6 +417,28 @@ describe.each(CONNECTOR_CASES)('$connector: a payment and its webhooks', (spec) 
     },
   );
 
+  it.runIf(spec.timedWebhooks)(
+    "takes an old signed time within the gateway's own config.webhookToleranceSec",
+    async () => {
+      const configure = (config: Record<string, unknown>) =>
+        admin.client.put(`/api/v1/admin/gateways/${gatewayId}`, {
+          config: { baseUrl: fake.baseUrl, ...config },
+        });
+      expectError(await configure({ webhookToleranceSec: 5 }), 400, 'VALIDATION_FAILED');
+      expect((await configure({ webhookToleranceSec: 2 * STALE_AGE_SEC })).statusCode).toBe(200);
+      const before = await stateOf(merchant, paymentId, attemptId);
+      const { reply, row } = await sendWebhook(
+        gatewayId,
+        fake.webhookFor(attemptId, 'succeeded', { ageSec: STALE_AGE_SEC }),
+      );
+      // Verified this time (no longer stale); the payment had already succeeded, so nothing moves.
+      expect(reply.statusCode, reply.body).toBe(200);
+      expect(['verified', 'replayed']).toContain(row.verification);
+      expect(await stateOf(merchant, paymentId, attemptId)).toEqual(before);
+      expect((await configure({})).statusCode).toBe(200);
+    },
+  );
+
   it('takes a late pending, then a late failed, after succeeded without a change (new event ids)', async () => {
     const before = await stateOf(merchant, paymentId, attemptId);
     for (const status of ['pending', 'failed'] as const) {

@@ -147,6 +147,15 @@ export function createInboundWebhooks(deps: {
     return { effect: settled ? ('applied' as const) : ('no_change' as const), paymentId: refund.paymentId };
   }
 
+  /**
+   * A gateway's own `config.webhookToleranceSec`, else the installation's. Paytm's signed time is
+   * the payment's, not the webhook's, so a Paytm gateway may need longer than a payer takes.
+   */
+  function toleranceOf(gateway: { context: { config: Readonly<Record<string, unknown>> } }): number {
+    const own = gateway.context.config.webhookToleranceSec;
+    return typeof own === 'number' ? own : toleranceSec;
+  }
+
   return {
     async receive(
       gatewayIdParam: string,
@@ -163,7 +172,7 @@ export function createInboundWebhooks(deps: {
         await store(gateway.id, webhook, remoteAddress, 'ip_refused');
         throw forbidden('This address may not send webhooks for this gateway', 'IP_NOT_ALLOWED');
       }
-      const verification = gateway.connector.verifyWebhook(gateway.context, webhook, toleranceSec);
+      const verification = gateway.connector.verifyWebhook(gateway.context, webhook, toleranceOf(gateway));
       if (!verification.ok) {
         await store(gateway.id, webhook, remoteAddress, verification.reason);
         throw refusal(verification.reason);
