@@ -124,16 +124,6 @@ export async function deleteUnusedGateway(executor: Executor, id: string): Promi
   return result.numDeletedRows === 1n;
 }
 
-export async function gatewayHasAttempts(executor: Executor, id: string): Promise<boolean> {
-  const row = await executor
-    .selectFrom('paymentAttempts')
-    .select(sql`1`.as('one'))
-    .where('gatewayId', '=', id)
-    .limit(1)
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 const ROUTING_KEY = 'routing';
 
 export async function globalRoutingStrategy(executor: Executor): Promise<RoutingStrategyName | null> {

@@ -458,15 +458,6 @@ export async function findRefundByReference(
     .executeTakeFirst();
 }
 
-export async function refundsOf(executor: Executor, paymentId: string): Promise<RefundRow[]> {
-  return executor
-    .selectFrom('paymentRefunds')
-    .select(REFUND_COLUMNS)
-    .where('paymentId', '=', paymentId)
-    .orderBy('createdAt')
-    .execute();
-}
-
 export interface PaymentFilter {
   /** null: every merchant's (admins). */
   readonly merchantId: string | null;

@@ -823,12 +823,6 @@ export function createPaymentService(deps: {
       );
     },
 
-    async refunds(principal: Principal, id: string): Promise<repo.RefundRow[]> {
-      const payment = await repo.findPayment(db, id, scopeOf(principal));
-      if (payment === undefined) throw paymentNotFound();
-      return repo.refundsOf(db, id);
-    },
-
     /** Expires open payments past their time; returns how many. Bounded per call. */
     async expireDue(batchSizeMax: number): Promise<number> {
       return expireDue(db, clock.now(), batchSizeMax);

@@ -22,5 +22,3 @@ export function canMove(from: PaymentStatus, to: PaymentStatus): boolean {
 
 /** Paid: the order may take no other payment. */
 export const PAID_STATUSES: readonly PaymentStatus[] = ['succeeded', 'partially_refunded', 'refunded'];
-/** Still open at the gateway: the expiry sweep's concern. */
-export const OPEN_STATUSES: readonly PaymentStatus[] = ['created', 'pending'];
