@@ -43,75 +43,81 @@ export function createMerchantBalanceService(deps: {
   const { db, ledger } = deps;
   const feeBasisPoints = BigInt(deps.upiFeeBasisPoints);
 
-  /** `gateway clearing -> merchant payable`, less the fee to fees revenue; hot accounts by shard. */
-  async function qrPaymentEntry(
+  /**
+   * `gateway clearing -> merchant payable`, less the fee to fees revenue, for a payment of either
+   * kind; every account is a hot one, named by its shards.
+   */
+  async function creditEntry(
     executor: Executor,
-    payment: QrPaymentCredit,
+    credit: { merchantId: string; amountMinor: bigint; feeMinor: bigint; currency: string },
+    entry: Pick<EntryRequest, 'type' | 'idempotencyRef' | 'description' | 'metadata'>,
     idempotency: KeyAndReply | undefined,
   ): Promise<EntryRequest> {
-    const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
     const [clearing, payable, fees] = await Promise.all([
-      ledger.platformAccountShards('gateway_clearing', payment.currency, executor),
+      ledger.platformAccountShards('gateway_clearing', credit.currency, executor),
       ledger.ownerAccountShards(
-        { type: 'merchant', id: payment.merchantId },
+        { type: 'merchant', id: credit.merchantId },
         'merchant_payable',
-        payment.currency,
+        credit.currency,
         MERCHANT_PAYABLE_SHARDS,
         executor,
       ),
-      feeMinor > 0n
-        ? ledger.platformAccountShards('fees_revenue', payment.currency, executor)
+      credit.feeMinor > 0n
+        ? ledger.platformAccountShards('fees_revenue', credit.currency, executor)
         : Promise.resolve(null),
     ]);
     return {
-      type: 'qr_payment',
-      idempotencyRef: `qr:${payment.transactionId}`,
-      description: `UPI QR payment ${payment.paymentId}`,
-      metadata: {
-        transactionId: payment.transactionId,
-        paymentId: payment.paymentId,
-        feeMinor: feeMinor.toString(),
-      },
+      ...entry,
       postings: [
-        { shardIds: clearing, amountMinor: payment.amountMinor },
-        { shardIds: payable, amountMinor: -(payment.amountMinor - feeMinor) },
-        ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -feeMinor }]),
+        { shardIds: clearing, amountMinor: credit.amountMinor },
+        { shardIds: payable, amountMinor: -(credit.amountMinor - credit.feeMinor) },
+        ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -credit.feeMinor }]),
       ],
       ...(idempotency === undefined ? {} : { idempotency }),
     };
   }
 
-  /** `gateway clearing -> merchant payable`, less the gateway's fee to fees revenue; hot accounts by shard. */
-  async function gatewayPaymentEntry(
+  /** A QR payment's credit, less the UPI fee of the schedule (UPI_FEE_BASIS_POINTS). */
+  function qrPaymentEntry(
+    executor: Executor,
+    payment: QrPaymentCredit,
+    idempotency: KeyAndReply | undefined,
+  ) {
+    const feeMinor = (payment.amountMinor * feeBasisPoints * 2n + BASIS_POINTS) / (BASIS_POINTS * 2n);
+    return creditEntry(
+      executor,
+      { ...payment, feeMinor },
+      {
+        type: 'qr_payment',
+        idempotencyRef: `qr:${payment.transactionId}`,
+        description: `UPI QR payment ${payment.paymentId}`,
+        metadata: {
+          transactionId: payment.transactionId,
+          paymentId: payment.paymentId,
+          feeMinor: feeMinor.toString(),
+        },
+      },
+      idempotency,
+    );
+  }
+
+  /** A gateway payment's credit, less the gateway's fee (passed on to the merchant). */
+  function gatewayPaymentEntry(
     executor: Executor,
     payment: GatewayPaymentCredit,
     idempotency: KeyAndReply | undefined,
-  ): Promise<EntryRequest> {
-    const [clearing, payable, fees] = await Promise.all([
-      ledger.platformAccountShards('gateway_clearing', payment.currency, executor),
-      ledger.ownerAccountShards(
-        { type: 'merchant', id: payment.merchantId },
-        'merchant_payable',
-        payment.currency,
-        MERCHANT_PAYABLE_SHARDS,
-        executor,
-      ),
-      payment.feeMinor > 0n
-        ? ledger.platformAccountShards('fees_revenue', payment.currency, executor)
-        : Promise.resolve(null),
-    ]);
-    return {
-      type: 'payment',
-      idempotencyRef: `payment:${payment.paymentId}`,
-      description: `Gateway payment ${payment.paymentId}`,
-      metadata: { paymentId: payment.paymentId, feeMinor: payment.feeMinor.toString() },
-      postings: [
-        { shardIds: clearing, amountMinor: payment.amountMinor },
-        { shardIds: payable, amountMinor: -(payment.amountMinor - payment.feeMinor) },
-        ...(fees === null ? [] : [{ shardIds: fees, amountMinor: -payment.feeMinor }]),
-      ],
-      ...(idempotency === undefined ? {} : { idempotency }),
-    };
+  ) {
+    return creditEntry(
+      executor,
+      payment,
+      {
+        type: 'payment',
+        idempotencyRef: `payment:${payment.paymentId}`,
+        description: `Gateway payment ${payment.paymentId}`,
+        metadata: { paymentId: payment.paymentId, feeMinor: payment.feeMinor.toString() },
+      },
+      idempotency,
+    );
   }
 
   /** The mirror image of the entry posted for `original`; null when none was posted. */

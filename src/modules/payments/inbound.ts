@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { Db } from '../../db/database.ts';
+import type { Db, Executor } from '../../db/database.ts';
 import type { WebhookVerificationOutcome } from '../../db/types.ts';
 import { type AppError, badRequest, forbidden, notFound, unauthorized } from '../../http/errors.ts';
 import type { Clock } from '../../lib/clock.ts';
@@ -34,72 +34,53 @@ export function createInboundWebhooks(deps: {
 }) {
   const { db, clock, gateways, payments, toleranceSec } = deps;
 
-  async function store(
-    gatewayId: string | null,
-    webhook: InboundWebhook,
-    remoteAddress: string | null,
-    verification: WebhookVerificationOutcome,
-  ): Promise<void> {
-    await repo.insertGatewayWebhook(db, {
-      id: uuidv7(webhook.receivedAt.getTime()),
-      gatewayId,
-      remoteAddress,
-      headers: storedHeaders(webhook.headers),
-      body: webhook.rawBody.toString('utf8'),
-      verification,
-      eventId: null,
+  /** The webhook as received, with what became of it; false when a verified twin was there first. */
+  function store(
+    executor: Executor,
+    received: { gatewayId: string | null; webhook: InboundWebhook; remoteAddress: string | null },
+    outcome: {
+      id?: string;
+      verification: WebhookVerificationOutcome;
+      eventId?: string;
+      effect?: InboundEffect;
+    },
+  ): Promise<boolean> {
+    return repo.insertGatewayWebhook(executor, {
+      id: outcome.id ?? uuidv7(received.webhook.receivedAt.getTime()),
+      gatewayId: received.gatewayId,
+      remoteAddress: received.remoteAddress,
+      headers: storedHeaders(received.webhook.headers),
+      body: received.webhook.rawBody.toString('utf8'),
+      verification: outcome.verification,
+      eventId: outcome.eventId ?? null,
       paymentId: null,
-      effect: null,
-      receivedAt: webhook.receivedAt,
+      effect: outcome.effect ?? null,
+      receivedAt: received.webhook.receivedAt,
     });
   }
 
   async function apply(
-    gatewayId: string,
+    received: { gatewayId: string; webhook: InboundWebhook; remoteAddress: string | null },
     event: GatewayEvent,
-    webhook: InboundWebhook,
-    remoteAddress: string | null,
   ) {
     return db.transaction().execute(async (trx): Promise<InboundResult> => {
-      const id = uuidv7(webhook.receivedAt.getTime());
-      const first = await repo.insertGatewayWebhook(trx, {
-        id,
-        gatewayId,
-        remoteAddress,
-        headers: storedHeaders(webhook.headers),
-        body: webhook.rawBody.toString('utf8'),
-        verification: 'verified',
-        eventId: event.eventId,
-        paymentId: null,
-        effect: null,
-        receivedAt: webhook.receivedAt,
-      });
-      if (!first) {
-        await repo.insertGatewayWebhook(trx, {
+      const id = uuidv7(received.webhook.receivedAt.getTime());
+      if (!(await store(trx, received, { id, verification: 'verified', eventId: event.eventId }))) {
+        await store(trx, received, {
           id,
-          gatewayId,
-          remoteAddress,
-          headers: storedHeaders(webhook.headers),
-          body: webhook.rawBody.toString('utf8'),
           verification: 'replayed',
           eventId: event.eventId,
-          paymentId: null,
           effect: 'no_change',
-          receivedAt: webhook.receivedAt,
         });
         return { replayed: true, effect: null };
       }
-      const { effect, paymentId } = await applyEvent(trx, gatewayId, event);
+      const { effect, paymentId } = await applyEvent(trx, received.gatewayId, event);
       await repo.settleGatewayWebhook(trx, id, { effect, paymentId });
       return { replayed: false, effect };
     });
   }
 
-  async function applyEvent(
-    trx: Parameters<PaymentService['applyGatewayStatus']>[0],
-    gatewayId: string,
-    event: GatewayEvent,
-  ) {
+  async function applyEvent(trx: Executor, gatewayId: string, event: GatewayEvent) {
     if (event.kind === 'refund') return applyRefundEvent(trx, gatewayId, event);
     const attempt = await repo.findAttempt(trx, gatewayId, {
       attemptId: event.attemptId,
@@ -130,11 +111,7 @@ export function createInboundWebhooks(deps: {
   }
 
   /** A refund the gateway had queued, now settled (or not yet: a `pending` changes nothing). */
-  async function applyRefundEvent(
-    trx: Parameters<PaymentService['applyGatewayStatus']>[0],
-    gatewayId: string,
-    event: GatewayEvent,
-  ) {
+  async function applyRefundEvent(trx: Executor, gatewayId: string, event: GatewayEvent) {
     if (event.gatewayReference === undefined) return { effect: 'unmatched' as const, paymentId: null };
     const refund = await repo.findRefundByReference(trx, gatewayId, event.gatewayReference);
     if (refund === undefined) return { effect: 'unmatched' as const, paymentId: null };
@@ -159,41 +136,31 @@ export function createInboundWebhooks(deps: {
   return {
     async receive(
       gatewayIdParam: string,
-      received: Omit<InboundWebhook, 'receivedAt'>,
+      bytes: Omit<InboundWebhook, 'receivedAt'>,
       remoteAddress: string | null,
     ): Promise<InboundResult> {
-      const webhook: InboundWebhook = { ...received, receivedAt: clock.now() };
+      const webhook: InboundWebhook = { ...bytes, receivedAt: clock.now() };
       const gateway = isUuid(gatewayIdParam) ? await gateways.liveGateway(gatewayIdParam) : undefined;
       if (gateway === undefined) {
-        await store(null, webhook, remoteAddress, 'unknown_gateway');
+        await store(db, { gatewayId: null, webhook, remoteAddress }, { verification: 'unknown_gateway' });
         throw notFound('Gateway', 'GATEWAY_NOT_FOUND');
       }
+      const received = { gatewayId: gateway.id, webhook, remoteAddress };
       if (gateway.webhookAllowlist !== null && !allowed(gateway.webhookAllowlist, remoteAddress)) {
-        await store(gateway.id, webhook, remoteAddress, 'ip_refused');
+        await store(db, received, { verification: 'ip_refused' });
         throw forbidden('This address may not send webhooks for this gateway', 'IP_NOT_ALLOWED');
       }
       const verification = gateway.connector.verifyWebhook(gateway.context, webhook, toleranceOf(gateway));
       if (!verification.ok) {
-        await store(gateway.id, webhook, remoteAddress, verification.reason);
+        await store(db, received, { verification: verification.reason });
         throw refusal(verification.reason);
       }
       const event = gateway.connector.parseWebhook(gateway.context, webhook);
       if (event === null) {
-        await repo.insertGatewayWebhook(db, {
-          id: uuidv7(webhook.receivedAt.getTime()),
-          gatewayId: gateway.id,
-          remoteAddress,
-          headers: storedHeaders(webhook.headers),
-          body: webhook.rawBody.toString('utf8'),
-          verification: 'verified',
-          eventId: null,
-          paymentId: null,
-          effect: 'ignored',
-          receivedAt: webhook.receivedAt,
-        });
+        await store(db, received, { verification: 'verified', effect: 'ignored' });
         return { replayed: false, effect: 'ignored' };
       }
-      return apply(gateway.id, event, webhook, remoteAddress);
+      return apply(received, event);
     },
   };
 }

@@ -195,6 +195,26 @@ export async function movePayment(
   return row === undefined ? undefined : toPaymentRow(row);
 }
 
+/**
+ * Open payments past their time, expired (at most `batchSizeMax`), as they now are with the
+ * status each had. Skip locked: a payment being decided right now is left to its own transaction.
+ */
+export async function expireDue(
+  executor: Executor,
+  now: Date,
+  batchSizeMax: number,
+): Promise<(PaymentRow & { readonly fromStatus: PaymentStatus })[]> {
+  const { rows } = await sql<PaymentRow & { metadataJson: string; fromStatus: PaymentStatus }>`
+    UPDATE payments AS p
+    SET status = 'expired', error_code = 'EXPIRED', error_message = 'Not completed in time', updated_at = ${now}
+    FROM (SELECT id, status FROM payments
+          WHERE status IN ('created', 'pending') AND expires_at <= ${now}
+          ORDER BY expires_at LIMIT ${batchSizeMax} FOR UPDATE SKIP LOCKED) AS due
+    WHERE p.id = due.id
+    RETURNING p.*, p.metadata::text AS metadata_json, due.status AS from_status`.execute(executor);
+  return rows.map(toPaymentRow);
+}
+
 export async function findPayment(
   executor: Executor,
   id: string,

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Db, Executor } from '../../db/database.ts';
 import type { PaymentMethodName, PaymentStatus } from '../../db/types.ts';
 import { periodOf } from '../../http/date-bounds.ts';
@@ -925,24 +924,14 @@ function paymentEvent(payment: repo.PaymentRow, at: Date) {
 
 async function expireDue(db: Db, now: Date, batchSizeMax: number): Promise<number> {
   return db.transaction().execute(async (trx) => {
-    // Skip locked: a payment being decided right now is left to its own transaction.
-    const expired = await sql<{ id: string; fromStatus: PaymentStatus }>`
-      UPDATE payments AS p
-      SET status = 'expired', error_code = 'EXPIRED', error_message = 'Not completed in time', updated_at = ${now}
-      FROM (SELECT id, status FROM payments
-            WHERE status IN ('created', 'pending') AND expires_at <= ${now}
-            ORDER BY expires_at LIMIT ${batchSizeMax} FOR UPDATE SKIP LOCKED) AS due
-      WHERE p.id = due.id
-      RETURNING p.id, due.status AS from_status`.execute(trx);
-    if (expired.rows.length === 0) return 0;
-    const rows = await Promise.all(expired.rows.map((row) => repo.findPayment(trx, row.id, null)));
-    const payments = rows.filter((row): row is repo.PaymentRow => row !== undefined);
+    const expired = await repo.expireDue(trx, now, batchSizeMax);
+    if (expired.length === 0) return 0;
     await repo.insertHistory(
       trx,
-      expired.rows.map((row) => ({
+      expired.map((payment) => ({
         id: uuidv7(now.getTime()),
-        paymentId: row.id,
-        fromStatus: row.fromStatus,
+        paymentId: payment.id,
+        fromStatus: payment.fromStatus,
         toStatus: 'expired' as const,
         cause: 'expiry',
         attemptId: null,
@@ -951,8 +940,8 @@ async function expireDue(db: Db, now: Date, batchSizeMax: number): Promise<numbe
     );
     await recordEvents(
       trx,
-      payments.map((payment) => paymentEvent(payment, now)),
+      expired.map((payment) => paymentEvent(payment, now)),
     );
-    return payments.length;
+    return expired.length;
   });
 }
