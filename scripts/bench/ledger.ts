@@ -6,7 +6,7 @@ import { createAccessTokens } from '../../src/modules/auth/index.ts';
 import { createLedgerService, type MerchantBalanceService } from '../../src/modules/ledger/index.ts';
 import { postToActiveUser } from '../../src/modules/wallets/repo.ts';
 import { recordQrPaymentAsTheRouteDoes } from './qr-payment.ts';
-import type { Scenario } from './scenario.ts';
+import { registerMerchant, type Scenario } from './scenario.ts';
 
 const WALLET_COUNT = 1_000;
 /** Each wallet starts with 10,000,000.00 rupees: transfers of 1.50 never run one dry. */
@@ -114,17 +114,7 @@ export function ledgerScenarios(context: {
       headers: { 'content-type': 'application/json' },
       fixedRate: 500,
       prepare: async () => {
-        const registered = await fetch(`${context.baseUrl}/api/v1/auth/register`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            name: 'Busy Merchant',
-            email: 'busy-merchant@example.test',
-            password: 'bench-password',
-            role: 'merchant',
-          }),
-        });
-        const { data } = (await registered.json()) as { data: { accessToken: string; user: { id: string } } };
+        const data = await registerMerchant(context.baseUrl, 'Busy Merchant', 'busy-merchant@example.test');
         merchant.token = data.accessToken;
         merchant.userId = data.user.id;
         for (let index = 0; index < MERCHANT_QR_CODES; index += 1) {

@@ -10,7 +10,7 @@ import {
 } from '../../src/modules/gateways/index.ts';
 import type { MerchantBalanceService } from '../../src/modules/ledger/index.ts';
 import { createPaymentService } from '../../src/modules/payments/index.ts';
-import type { Scenario } from './scenario.ts';
+import { registerMerchant, type Scenario } from './scenario.ts';
 
 const PAYMENT_AMOUNT = 120.5;
 
@@ -74,19 +74,11 @@ export function paymentScenarios(context: {
       headers: { 'content-type': 'application/json' },
       fixedRate: 500,
       prepare: async () => {
-        const registered = await fetch(`${context.baseUrl}/api/v1/auth/register`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            name: 'Paying Merchant',
-            email: 'paying-merchant@example.test',
-            password: 'bench-password',
-            role: 'merchant',
-          }),
-        });
-        const { data } = (await registered.json()) as {
-          data: { accessToken: string; user: { id: string; merchantId: string } };
-        };
+        const data = await registerMerchant(
+          context.baseUrl,
+          'Paying Merchant',
+          'paying-merchant@example.test',
+        );
         merchant.token = data.accessToken;
         merchant.userId = data.user.id;
         merchant.merchantId = data.user.merchantId;

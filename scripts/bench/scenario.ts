@@ -15,3 +15,20 @@ export interface Scenario {
   /** The SQL the endpoint runs, issued straight on the pool: the ceiling to compare against. */
   readonly baseline?: (db: Db) => Promise<unknown>;
 }
+
+/** A merchant registered through the API, as a bench scenario's caller. */
+export async function registerMerchant(
+  baseUrl: string,
+  name: string,
+  email: string,
+): Promise<{ accessToken: string; user: { id: string; merchantId: string } }> {
+  const registered = await fetch(`${baseUrl}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, email, password: 'bench-password', role: 'merchant' }),
+  });
+  if (registered.status !== 201) throw new Error(`registering a bench merchant: ${registered.status}`);
+  return (
+    (await registered.json()) as { data: { accessToken: string; user: { id: string; merchantId: string } } }
+  ).data;
+}
