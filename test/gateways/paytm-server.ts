@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A local imitation of Paytm Payment Gateway's JSON APIs for tests: initiateTransaction,
  * processTransaction (UPI collect and UPI intent), the hosted payment page, the v3 transaction
- * status API and refund/apply. Every signed request is checked the way Paytm checks it (the
+ * status API, refund/apply and the v2 refund status API. Every signed request is checked the way Paytm checks it (the
  * PaytmChecksum of `JSON.stringify(body)` in `head.signature` under the MID's merchant key;
  * processTransaction by its transaction token) and refused Paytm's way: HTTP 200 with
  * `body.resultInfo` (2005 "Checksum provided is invalid", 330 on the status and refund APIs).
@@ -15,16 +15,23 @@ import type { AddressInfo } from 'node:net';
  * mistake in the connector's checksum fails the tests instead of agreeing with itself.
  */
 
-import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+import type {
+  FakeBehaviour,
+  FakeGateway,
+  FakeRefundStatusBehaviour,
+  RecordedRequest,
+  SignedWebhook,
+} from './fake-gateway.ts';
 
-export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
+export type { FakeBehaviour, FakeGateway, FakeRefundStatusBehaviour, RecordedRequest, SignedWebhook };
 
 // Paytm's answers to the shared API: initiate means initiateTransaction and processTransaction.
 // Paytm learns the payer's answer after initiate, so 'succeed', 'pending' and 'decline' set what
 // the status API and webhooks then report (TXN_SUCCESS, PENDING, TXN_FAILURE 227). `paymentFor`
 // gives Paytm's TXNID and status. Its webhook carries no event id (the connector names the event
 // by TXNID and STATUS), so `eventId` must be a replay's; its signed timestamp is TXNDATE, the
-// transaction's time, which `ageSec` back-dates.
+// transaction's time, which `ageSec` back-dates. Refunds answer PENDING (601), as Paytm's usually
+// do, until `settleRefund`; the refund status API (by orderId and refId) then reports them.
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 const REQUEST_BYTES_MAX = 64 * 1024;
@@ -87,6 +94,31 @@ interface FakePayment {
   refundedMinor: bigint;
   readonly refundIds: Set<string>;
 }
+
+interface FakeRefund {
+  readonly refundId: string;
+  readonly refId: string;
+  readonly orderId: string;
+  readonly amountMinor: bigint;
+  readonly requestedAt: Date;
+  /** TXN_SUCCESS, PENDING or TXN_FAILURE; a test may set any other string Paytm might send. */
+  status: string;
+}
+
+/** What the refund status API says for each refund status (its resultInfo). */
+const REFUND_RESULT_BY_STATUS: Readonly<Record<string, ResultInfo>> = {
+  TXN_SUCCESS: { resultStatus: 'TXN_SUCCESS', resultCode: '10', resultMsg: 'Refund Successfull' },
+  PENDING: {
+    resultStatus: 'PENDING',
+    resultCode: '601',
+    resultMsg: 'Refund request was raised for this transaction. But it is pending state.',
+  },
+  TXN_FAILURE: {
+    resultStatus: 'TXN_FAILURE',
+    resultCode: '600',
+    resultMsg: 'Invalid refund request or restricted by bank.',
+  },
+};
 
 interface Envelope {
   readonly head: Record<string, unknown>;
@@ -181,9 +213,13 @@ export async function startPaytmGateway(options?: {
   const mid = credentials.merchantId ?? '';
   const key = credentials.merchantKey ?? '';
   const payments = new Map<string, FakePayment>();
+  const refunds = new Map<string, FakeRefund>();
   const requests: RecordedRequest[] = [];
   const held = new Set<http.ServerResponse>();
-  const state = { behaviour: 'succeed' as FakeBehaviour };
+  const state = {
+    behaviour: 'succeed' as FakeBehaviour,
+    refundStatusBehaviour: 'answer' as FakeRefundStatusBehaviour,
+  };
   let baseUrl = '';
 
   function reply(response: http.ServerResponse, status: number, body: string, contentType: string): void {
@@ -493,6 +529,15 @@ export async function startPaytmGateway(options?: {
     const amountMinor = toMinor(body.refundAmount as string);
     payment.refundedMinor += amountMinor;
     payment.refundIds.add(body.refId as string);
+    const refund: FakeRefund = {
+      refundId: `${newTxnId().slice(0, 14)}${digits(10)}`,
+      refId: body.refId as string,
+      orderId: payment.orderId,
+      amountMinor,
+      requestedAt: new Date(),
+      status: 'PENDING',
+    };
+    refunds.set(refund.refundId, refund);
     replyJson(
       response,
       {
@@ -505,12 +550,67 @@ export async function startPaytmGateway(options?: {
           resultCode: '601',
           resultMsg: 'Refund request was raised for this transaction. But it is pending state.',
         },
-        refundId: `${newTxnId().slice(0, 14)}${digits(10)}`,
+        refundId: refund.refundId,
         txnId: payment.txnId,
         refundAmount: rupees(amountMinor),
       },
       true,
     );
+  }
+
+  /** `/v2/refund/status`: a refund by the orderId it refunds and our refId for it. */
+  function handleRefundStatus(response: http.ServerResponse, text: string) {
+    if (state.refundStatusBehaviour === 'timeout') return hold(response);
+    if (state.refundStatusBehaviour === 'error') return replyOutage(response);
+    const envelope = parseEnvelope(text);
+    const refusal = signedQueryRefusal(envelope);
+    if (refusal !== null || envelope === null)
+      return replyResult(response, refusal ?? failed('1001', 'Invalid'));
+    const { orderId, refId } = envelope.body;
+    if (typeof orderId !== 'string' || typeof refId !== 'string' || orderId === '' || refId === '') {
+      return replyResult(response, failed('1007', 'Missing mandatory element'));
+    }
+    const refund = [...refunds.values()].find((one) => one.orderId === orderId && one.refId === refId);
+    const payment = payments.get(orderId);
+    if (refund === undefined || payment === undefined) {
+      return replyResult(response, failed('631', 'Record not found'));
+    }
+    replyJson(response, refundStatusBody(payment, refund), true);
+  }
+
+  function refundStatusBody(payment: FakePayment, refund: FakeRefund): Record<string, unknown> {
+    const succeeded = refund.status === 'TXN_SUCCESS';
+    const requestedAt = paytmDate(refund.requestedAt);
+    return {
+      orderId: payment.orderId,
+      userCreditInitiateStatus: succeeded ? 'SUCCESS' : 'PENDING',
+      mid,
+      merchantRefundRequestTimestamp: requestedAt,
+      source: 'MERCHANT',
+      resultInfo: REFUND_RESULT_BY_STATUS[refund.status] ?? {
+        resultStatus: refund.status,
+        resultCode: '000',
+        resultMsg: refund.status,
+      },
+      txnTimestamp: paytmDate(payment.createdAt),
+      acceptRefundTimestamp: requestedAt,
+      acceptRefundStatus: refund.status === 'TXN_FAILURE' ? 'FAILED' : 'SUCCESS',
+      refundDetailInfoList: succeeded
+        ? [{ refundType: 'TO_SOURCE', payMethod: payment.mode, refundAmount: rupees(refund.amountMinor) }]
+        : [],
+      totalRefundAmount: rupees(payment.refundedMinor),
+      refId: refund.refId,
+      txnAmount: rupees(payment.amountMinor),
+      refundId: refund.refundId,
+      txnId: payment.txnId,
+      refundAmount: rupees(refund.amountMinor),
+    };
+  }
+
+  function refundOrThrow(refundId: string): FakeRefund {
+    const refund = refunds.get(refundId);
+    if (refund === undefined) throw new Error(`the fake Paytm has no refund ${refundId}`);
+    return refund;
   }
 
   function route(request: http.IncomingMessage, response: http.ServerResponse, text: string) {
@@ -531,6 +631,8 @@ export async function startPaytmGateway(options?: {
         return handleStatus(response, text);
       case '/refund/apply':
         return handleRefund(response, text);
+      case '/v2/refund/status':
+        return handleRefundStatus(response, text);
       default:
         return reply(response, 404, 'Not Found', 'text/plain');
     }
@@ -617,6 +719,24 @@ export async function startPaytmGateway(options?: {
       const payment = payments.get(attemptId);
       if (payment === undefined) return undefined;
       return { gatewayReference: payment.txnId, status: payment.status, amountMinor: payment.amountMinor };
+    },
+    get refundStatusBehaviour() {
+      return state.refundStatusBehaviour;
+    },
+    set refundStatusBehaviour(value: FakeRefundStatusBehaviour) {
+      state.refundStatusBehaviour = value;
+    },
+    settleRefund(refundId, outcome) {
+      const refund = refundOrThrow(refundId);
+      if (outcome === 'failed' && refund.status !== 'TXN_FAILURE') {
+        // What a failed refund took is refundable again.
+        const payment = payments.get(refund.orderId);
+        if (payment !== undefined) payment.refundedMinor -= refund.amountMinor;
+      }
+      refund.status = outcome === 'succeeded' ? 'TXN_SUCCESS' : 'TXN_FAILURE';
+    },
+    setRefundStatus(refundId, status) {
+      refundOrThrow(refundId).status = status;
     },
     settle(attemptId, outcome) {
       const payment = paymentOrThrow(attemptId);

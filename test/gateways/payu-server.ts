@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A local imitation of PayU India's classic API for tests: `/_payment` (the S2S UPI flow
  * `txn_s2s_flow=4`, and the hosted form), and `/merchant/postservice.php` (`verify_payment`,
- * `cancel_refund_transaction`, `create_invoice`). Every request is checked the way PayU checks it
+ * `cancel_refund_transaction`, `check_action_status`, `create_invoice`). Every request is checked the way PayU checks it
  * (the merchant key and the SHA-512 hash over PayU's field order, ending in the salt) and refused
  * PayU's way: HTTP 200 with an E700 body for `_payment`, `{ status: 0, msg: "Invalid Hash." }`
  * for the general API. Callbacks are signed with PayU's reverse hash.
@@ -14,14 +14,22 @@ import type { AddressInfo } from 'node:net';
  * mistake in the connector's field order fails the tests instead of agreeing with itself.
  */
 
-import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+import type {
+  FakeBehaviour,
+  FakeGateway,
+  FakeRefundStatusBehaviour,
+  RecordedRequest,
+  SignedWebhook,
+} from './fake-gateway.ts';
 
-export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
+export type { FakeBehaviour, FakeGateway, FakeRefundStatusBehaviour, RecordedRequest, SignedWebhook };
 
 // PayU's answers to the shared API: initiate means `_payment` and `create_invoice`. Its callback
 // signs no timestamp and carries no event id (the connector names the event by mihpayid and
 // status), so `ageSec` only back-dates `addedon`, which is unsigned, and `eventId` must be the id
-// the same payment and status already give (a replay) or webhookFor throws.
+// the same payment and status already give (a replay) or webhookFor throws. Refunds are queued
+// (error_code 102), as PayU queues them, until `settleRefund`; `check_action_status` by request_id
+// reports them in PayU's words (queued, success, failure).
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 const REQUEST_BYTES_MAX = 64 * 1024;
@@ -86,6 +94,15 @@ interface FakePayment {
   readonly refundTokens: Set<string>;
 }
 
+interface FakeRefund {
+  readonly requestId: string;
+  readonly mihpayid: string;
+  readonly token: string;
+  readonly amountMinor: bigint;
+  readonly mode: FakePayment['mode'];
+  status: string;
+}
+
 function sha512(text: string): string {
   return createHash('sha512').update(text, 'utf8').digest('hex');
 }
@@ -125,13 +142,17 @@ export async function startPayuGateway(options?: {
   const key = credentials.merchantKey ?? '';
   const salt = credentials.merchantSalt ?? '';
   const payments = new Map<string, FakePayment>();
+  const refunds = new Map<string, FakeRefund>();
   const requests: RecordedRequest[] = [];
   const held = new Set<http.ServerResponse>();
   let nextPayuId = FIRST_PAYU_ID;
   let nextRefundRequestId = FIRST_REFUND_REQUEST_ID;
   let baseUrl = '';
 
-  const state = { behaviour: 'succeed' as FakeBehaviour };
+  const state = {
+    behaviour: 'succeed' as FakeBehaviour,
+    refundStatusBehaviour: 'answer' as FakeRefundStatusBehaviour,
+  };
 
   function createPayment(
     fields: URLSearchParams,
@@ -263,6 +284,8 @@ export async function startPayuGateway(options?: {
     const isInitiate = command === 'create_invoice';
     if (isInitiate && state.behaviour === 'timeout') return 'hold';
     if (isInitiate && state.behaviour === 'error') return OUTAGE;
+    if (command === 'check_action_status' && state.refundStatusBehaviour === 'timeout') return 'hold';
+    if (command === 'check_action_status' && state.refundStatusBehaviour === 'error') return OUTAGE;
     const var1 = fields.get('var1') ?? '';
     const expected = sha512(`${key}|${command}|${var1}|${salt}`);
     const hashValid = fields.get('key') === key && hashesMatch(expected, fields.get('hash') ?? '');
@@ -274,6 +297,8 @@ export async function startPayuGateway(options?: {
         return json(verifyPayment(var1));
       case 'cancel_refund_transaction':
         return json(refundPayment(var1, fields.get('var2') ?? '', fields.get('var3') ?? ''));
+      case 'check_action_status':
+        return json(actionStatus(var1));
       case 'create_invoice':
         return createInvoice(var1);
       default:
@@ -350,6 +375,7 @@ export async function startPayuGateway(options?: {
     payment.refundedMinor += amountMinor;
     payment.refundTokens.add(token);
     const requestId = String(nextRefundRequestId++);
+    refunds.set(requestId, { requestId, mihpayid, token, amountMinor, mode: payment.mode, status: 'queued' });
     return {
       status: 1,
       msg: 'Refund Request Queued',
@@ -358,6 +384,49 @@ export async function startPayuGateway(options?: {
       mihpayid,
       error_code: 102,
     };
+  }
+
+  /** check_action_status by a refund's request_id (PayU's "Check Refund Status API with Request ID"). */
+  function actionStatus(requestId: string): unknown {
+    const refund = refunds.get(requestId);
+    if (refund === undefined) {
+      return {
+        status: 0,
+        msg: '0 out of 1 Transactions Fetched Successfully',
+        transaction_details: { [requestId]: 'No action status found' },
+      };
+    }
+    const done = refund.status === 'success';
+    return {
+      status: 1,
+      msg: '1 out of 1 Transactions Fetched Successfully',
+      transaction_details: {
+        [requestId]: {
+          [requestId]: {
+            mihpayid: refund.mihpayid,
+            bank_ref_num: done ? refund.mihpayid.slice(-12) : null,
+            request_id: requestId,
+            amt: rupees(refund.amountMinor),
+            mode: refund.mode,
+            action: 'refund',
+            token: refund.token,
+            status: refund.status,
+            bank_arn: null,
+            settlement_id: null,
+            amount_settled: null,
+            UTR_no: null,
+            value_date: null,
+            refund_mode: 'Back to Source',
+          },
+        },
+      },
+    };
+  }
+
+  function refundOrThrow(requestId: string): FakeRefund {
+    const refund = refunds.get(requestId);
+    if (refund === undefined) throw new Error(`the fake PayU has no refund request ${requestId}`);
+    return refund;
   }
 
   /** The general API's payment link; its refusals are bare sentences, as PayU's are. */
@@ -525,6 +594,24 @@ export async function startPayuGateway(options?: {
       const payment = payments.get(attemptId);
       if (payment === undefined) return undefined;
       return { gatewayReference: payment.mihpayid, status: payment.status, amountMinor: payment.amountMinor };
+    },
+    get refundStatusBehaviour() {
+      return state.refundStatusBehaviour;
+    },
+    set refundStatusBehaviour(value: FakeRefundStatusBehaviour) {
+      state.refundStatusBehaviour = value;
+    },
+    settleRefund(requestId, outcome) {
+      const refund = refundOrThrow(requestId);
+      if (outcome === 'failed' && refund.status !== 'failure') {
+        // What a failed refund took is refundable again.
+        const payment = [...payments.values()].find((candidate) => candidate.mihpayid === refund.mihpayid);
+        if (payment !== undefined) payment.refundedMinor -= refund.amountMinor;
+      }
+      refund.status = outcome === 'succeeded' ? 'success' : 'failure';
+    },
+    setRefundStatus(requestId, status) {
+      refundOrThrow(requestId).status = status;
     },
     settle(attemptId, outcome) {
       const payment = paymentOrThrow(attemptId);

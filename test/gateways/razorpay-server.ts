@@ -7,12 +7,18 @@ import { upiPaymentLink } from '../../src/lib/upi.ts';
  * A local imitation of Razorpay's API (https://razorpay.com/docs/api) for tests: Basic auth
  * checked on every request, integer paise, its entity shapes and error bodies, its webhook
  * signature (hex HMAC-SHA256 of the raw body under the webhook secret). Only the endpoints the
- * connector uses: orders, S2S UPI payments, payments, refunds, payment links.
+ * connector uses: orders, S2S UPI payments, payments, refunds (and fetching one), payment links.
  */
 
-import type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook } from './fake-gateway.ts';
+import type {
+  FakeBehaviour,
+  FakeGateway,
+  FakeRefundStatusBehaviour,
+  RecordedRequest,
+  SignedWebhook,
+} from './fake-gateway.ts';
 
-export type { FakeBehaviour, FakeGateway, RecordedRequest, SignedWebhook };
+export type { FakeBehaviour, FakeGateway, FakeRefundStatusBehaviour, RecordedRequest, SignedWebhook };
 
 type Json = Record<string, unknown>;
 type PaymentStatus = 'created' | 'authorized' | 'captured' | 'refunded' | 'failed';
@@ -139,7 +145,8 @@ interface RefundRecord {
   readonly receipt: string | null;
   readonly notes: Json;
   readonly createdAt: number;
-  status: 'pending' | 'processed' | 'failed';
+  /** pending, processed or failed; a test may set any other string Razorpay might send. */
+  status: string;
 }
 
 type Attempt =
@@ -267,6 +274,7 @@ function optionalText(value: unknown): string | null {
 
 class FakeRazorpay implements FakeGateway {
   behaviour: FakeBehaviour = 'succeed';
+  refundStatusBehaviour: FakeRefundStatusBehaviour = 'answer';
   readonly requests: RecordedRequest[] = [];
   private readonly orders = new Map<string, OrderRecord>();
   private readonly payments = new Map<string, PaymentRecord>();
@@ -332,25 +340,44 @@ class FakeRazorpay implements FakeGateway {
 
   /**
    * Not part of the shared API: with `refundsQueued`, refunds answer `pending` (Razorpay queues
-   * some), and `refundWebhookFor` settles one and signs its `refund.processed` or `refund.failed`.
+   * some), and `refundWebhookFor` settles one and signs its `refund.processed` or `refund.failed`
+   * (`ageSec` back-dates its signed created_at).
    */
   refundsQueued = false;
+
+  settleRefund(refundId: string, outcome: 'succeeded' | 'failed'): void {
+    const refund = this.refundOf(refundId);
+    if (outcome === 'succeeded') {
+      refund.status = 'processed';
+      return;
+    }
+    if (refund.status !== 'failed') {
+      // What a failed refund took is refundable again.
+      const payment = this.paymentOf(refund.paymentId);
+      payment.amountRefunded -= refund.amount;
+      if (payment.status === 'refunded') payment.status = 'captured';
+    }
+    refund.status = 'failed';
+  }
+
+  setRefundStatus(refundId: string, status: string): void {
+    this.refundOf(refundId).status = status;
+  }
 
   refundWebhookFor(
     refundId: string,
     status: 'processed' | 'failed',
-    options: { eventId?: string } = {},
+    options: { eventId?: string; ageSec?: number } = {},
   ): SignedWebhook {
-    const refund = this.refunds.get(refundId);
-    if (refund === undefined) throw new Error(`no refund ${refundId}`);
-    refund.status = status;
+    this.settleRefund(refundId, status === 'processed' ? 'succeeded' : 'failed');
+    const refund = this.refundOf(refundId);
     const body = JSON.stringify({
       entity: 'event',
       account_id: ACCOUNT_ID,
       event: `refund.${status}`,
       contains: ['refund'],
       payload: { refund: { entity: refundEntity(refund) } },
-      created_at: nowSec(),
+      created_at: nowSec() - (options.ageSec ?? 0),
     });
     const signature = createHmac('sha256', this.credentials.webhookSecret ?? '')
       .update(body)
@@ -496,6 +523,7 @@ class FakeRazorpay implements FakeGateway {
         (id) => this.refund(id, body(), rawBody, headers['x-refund-idempotency']),
       ],
       ['GET', /^\/v1\/payments\/([^/]+)$/, (id) => paymentEntity(this.paymentOf(id))],
+      ['GET', /^\/v1\/refunds\/([^/]+)$/, (id) => this.fetchRefund(id)],
       ['POST', /^\/v1\/payment_links$/, () => this.initiating(() => this.createLink(body()))],
       ['GET', /^\/v1\/payment_links\/([^/]+)$/, (id) => this.fetchLink(id)],
     ];
@@ -504,6 +532,15 @@ class FakeRazorpay implements FakeGateway {
       if (method === routeMethod && match !== null) return handler(match[1] ?? '');
     }
     throw badRequest('The requested URL was not found on the server.');
+  }
+
+  /** `GET /v1/refunds/:id`, under the refund status behaviour. */
+  private fetchRefund(refundId: string): Json | 'hold' {
+    if (this.refundStatusBehaviour === 'timeout') return 'hold';
+    if (this.refundStatusBehaviour === 'error') throw serverError();
+    const refund = this.refunds.get(refundId);
+    if (refund === undefined) throw notFound();
+    return refundEntity(refund);
   }
 
   private fetchLink(linkId: string): Json {
@@ -774,6 +811,12 @@ class FakeRazorpay implements FakeGateway {
     if (order !== undefined) return order;
     if (replyNotFound) throw notFound();
     throw new Error(`no order ${orderId}`);
+  }
+
+  private refundOf(refundId: string): RefundRecord {
+    const refund = this.refunds.get(refundId);
+    if (refund === undefined) throw new Error(`no refund ${refundId}`);
+    return refund;
   }
 
   private paymentOf(paymentId: string): PaymentRecord {

@@ -129,6 +129,46 @@ export type RefundOutcome =
       readonly retryable: boolean;
     };
 
+/** One refund a gateway left pending (queued), asked about again. */
+export interface RefundStatusRequest {
+  /** Our refund id: what refund() sent as the gateway's reference for it (receipt, token, refId). */
+  readonly refundId: string;
+  /** What refund() returned as the gateway's reference for the refund (its refund or request id). */
+  readonly refundReference: string;
+  readonly paymentId: string;
+  /** The refunded payment's attempt (Paytm's orderId). */
+  readonly attemptId: string;
+  /** That attempt's gateway reference (the gateway's payment id). */
+  readonly paymentReference: string;
+  readonly amountMinor: bigint;
+  readonly currency: string;
+}
+
+/** Why a refund's status could not be learned: nothing is known, so it stays as it is. */
+export interface RefundStatusUnanswered {
+  readonly errorCode: AttemptErrorCode;
+  readonly errorMessage: string;
+}
+
+/**
+ * The gateway's current view of one refund. `failed` only when the gateway says the refund failed
+ * (no money reached the payer); `amountMinor` when the gateway reports one.
+ */
+export type RefundStatusOutcome =
+  | { readonly status: 'succeeded'; readonly gatewayReference: string; readonly amountMinor?: bigint }
+  | {
+      readonly status: 'pending';
+      readonly gatewayReference: string;
+      /** Set when the gateway did not answer about the refund (see `fetchRefundStatus`). */
+      readonly unanswered?: RefundStatusUnanswered;
+    }
+  | {
+      readonly status: 'failed';
+      readonly gatewayReference: string;
+      readonly errorCode: AttemptErrorCode;
+      readonly errorMessage: string;
+    };
+
 /** An inbound webhook as received: the exact bytes, before any parsing. */
 export interface InboundWebhook {
   readonly rawBody: Buffer;
@@ -174,6 +214,14 @@ export interface GatewayConnector {
   initiate(context: ConnectorContext, request: InitiateRequest): Promise<AttemptOutcome>;
   fetchStatus(context: ConnectorContext, request: StatusRequest): Promise<StatusOutcome>;
   refund(context: ConnectorContext, request: RefundRequest): Promise<RefundOutcome>;
+  /**
+   * Asks the gateway where a refund it left pending stands. Never throws for the gateway's own
+   * failures: like fetchStatus, a question that got no answer (a timeout, a refused connection, a
+   * 5xx or 429, our credentials refused, an unreadable reply, a refund the gateway does not find)
+   * says nothing about the refund, so it is `pending` with `unanswered` set. A status the mapping
+   * does not know is `pending` too: money is never settled on a guess.
+   */
+  fetchRefundStatus(context: ConnectorContext, request: RefundStatusRequest): Promise<RefundStatusOutcome>;
   /**
    * Checks the signature over the raw bytes with this gateway's scheme (and its timestamp where
    * the scheme carries one, within `toleranceSec`), before anything is parsed.

@@ -8,6 +8,7 @@ import type {
   InboundWebhook,
   InitiateRequest,
   RefundRequest,
+  RefundStatusOutcome,
   StatusOutcome,
   WebhookVerification,
 } from '../connector.ts';
@@ -20,6 +21,7 @@ import {
   paymentOutcome,
   readResultInfo,
   refundResult,
+  refundStatusResult,
   replyBody,
   requestResult,
   statusQueryOutcome,
@@ -33,7 +35,10 @@ import {
  * which carries the transaction token initiateTransaction issued. Our attempt id is Paytm's
  * orderId. Paytm assigns its own transaction id (TXNID) once the payer's transaction exists: the
  * UPI intent reply carries it; for the other flows the attempt's reference is the orderId until a
- * status check or webhook reports the TXNID.
+ * status check or webhook reports the TXNID. Refunds Paytm leaves PENDING are asked about with
+ * the refund status API (our attempt id and refund id). Paytm's refund webhooks (accept, success)
+ * are JSON signed over a body whose exact signed text its documentation does not pin down, and the
+ * success one carries no status; they are not taken, so refunds settle by asking.
  */
 
 export const PAYTM_PATHS = {
@@ -42,6 +47,7 @@ export const PAYTM_PATHS = {
   paymentPage: '/theia/api/v1/showPaymentPage',
   status: '/v3/order/status',
   refund: '/refund/apply',
+  refundStatus: '/v2/refund/status',
 } as const;
 
 /** The website name Paytm configured for the MID; a gateway record's `config.websiteName` overrides. */
@@ -142,6 +148,19 @@ export const paytmConnector: GatewayConnector = {
     const result = refundResult(reply.info);
     if (result.status === 'failed') return result;
     return { status: result.status, gatewayReference: stringOf(reply.body.refundId) ?? request.refundId };
+  },
+
+  async fetchRefundStatus(context, request) {
+    const reference = request.refundReference;
+    const credentials = credentialsOf(context);
+    if (credentials === null) {
+      return refundUnanswered(reference, MISSING_CREDENTIALS.errorCode, MISSING_CREDENTIALS.errorMessage);
+    }
+    const body = { mid: credentials.merchantId, orderId: request.attemptId, refId: request.refundId };
+    const payload = signed(credentials, body);
+    const reply = await postJson(context, PAYTM_PATHS.refundStatus, {}, payload, context.timeoutMs);
+    if (!reply.ok) return refundUnanswered(reference, reply.errorCode, reply.errorMessage);
+    return refundStatusFromReply(reply, reference);
   },
 
   verifyWebhook(context, webhook, toleranceSec) {
@@ -351,6 +370,35 @@ function statusFromReply(reply: Extract<PaytmReply, { ok: true }>, knownReferenc
   // A success whose amount cannot be read is not credited on trust: looked at again instead.
   if (amountMinor === null) return { status: 'pending', gatewayReference };
   return { status: 'succeeded', gatewayReference, amountMinor };
+}
+
+function refundStatusFromReply(
+  reply: Extract<PaytmReply, { ok: true }>,
+  knownReference: string,
+): RefundStatusOutcome {
+  const result = refundStatusResult(reply.info);
+  const gatewayReference = stringOf(reply.body.refundId) ?? knownReference;
+  switch (result.status) {
+    case 'unanswered':
+      return refundUnanswered(knownReference, result.errorCode, result.errorMessage);
+    case 'pending':
+      return { status: 'pending', gatewayReference };
+    case 'failed':
+      return { ...result, gatewayReference };
+    case 'succeeded': {
+      const amountText = stringOf(reply.body.refundAmount);
+      const amountMinor = amountText === undefined ? null : amountMinorOf(amountText);
+      return { status: 'succeeded', gatewayReference, ...(amountMinor === null ? {} : { amountMinor }) };
+    }
+  }
+}
+
+function refundUnanswered(
+  gatewayReference: string,
+  errorCode: AttemptErrorCode,
+  errorMessage: string,
+): RefundStatusOutcome {
+  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }
 
 /**

@@ -183,6 +183,34 @@ export function refundResult(info: PaytmResultInfo): RefundResult {
   return { status: 'failed', errorCode, errorMessage: describe(info), retryable: isRetryable(errorCode) };
 }
 
+/** The refund status API's resultCode for a refund it has no record of. */
+const REFUND_NOT_FOUND_CODE = '631';
+
+export type RefundStatusResult =
+  | { readonly status: 'succeeded' | 'pending' }
+  | { readonly status: 'failed'; readonly errorCode: AttemptErrorCode; readonly errorMessage: string }
+  | { readonly status: 'unanswered'; readonly errorCode: AttemptErrorCode; readonly errorMessage: string };
+
+/**
+ * The refund status API's answer (`/v2/refund/status`): its resultStatus is the refund's
+ * (TXN_SUCCESS, PENDING, TXN_FAILURE). As with the transaction status API, a refused query (our
+ * checksum, the MID, Paytm down) comes back as TXN_FAILURE with a request-error code; that, and
+ * "no record", says nothing about the refund. A resultStatus we do not know is pending.
+ */
+export function refundStatusResult(info: PaytmResultInfo): RefundStatusResult {
+  const refusedQuery = lookup(REQUEST_ERROR_CODES, info.resultCode);
+  if (info.resultStatus === 'TXN_FAILURE' && refusedQuery !== undefined) {
+    return { status: 'unanswered', errorCode: refusedQuery, errorMessage: describe(info) };
+  }
+  if (info.resultCode === REFUND_NOT_FOUND_CODE) {
+    return { status: 'unanswered', errorCode: 'INVALID_REQUEST', errorMessage: describe(info) };
+  }
+  const status = lookup(REFUND_STATUSES, info.resultStatus) ?? 'pending';
+  if (status !== 'failed') return { status };
+  const errorCode = lookup(REFUND_FAILURE_CODES, info.resultCode) ?? 'DECLINED';
+  return { status: 'failed', errorCode, errorMessage: describe(info) };
+}
+
 const AMOUNT_PATTERN = /^(\d{1,15})(?:\.(\d{1,2}))?$/;
 
 /** Paytm's rupee string ("123.45", "1.0", "100") to paise, exactly; null when it is not one. */

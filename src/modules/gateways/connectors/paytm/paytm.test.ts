@@ -6,7 +6,13 @@ import {
   startPaytmGateway,
 } from '../../../../../test/gateways/paytm-server.ts';
 import { uuidv7 } from '../../../../lib/ids.ts';
-import type { ConnectorContext, InboundWebhook, InitiateRequest, PaymentMethod } from '../connector.ts';
+import type {
+  ConnectorContext,
+  InboundWebhook,
+  InitiateRequest,
+  PaymentMethod,
+  RefundStatusRequest,
+} from '../connector.ts';
 import { isRetryable } from '../http.ts';
 import {
   generateParamsSignature,
@@ -23,6 +29,7 @@ import {
   paymentOutcome,
   readResultInfo,
   refundResult,
+  refundStatusResult,
   replyBody,
   requestResult,
   statusQueryOutcome,
@@ -169,6 +176,31 @@ describe('Paytm mapping', () => {
     expect(refundResult(info('TXN_FAILURE', '617'))).toEqual({ status: 'pending' });
   });
 
+  it('reads the refund status API: its own statuses, a refused query and no record as unanswered', () => {
+    const info = (resultStatus: string, resultCode = '') => ({ resultStatus, resultCode, resultMsg: 'm' });
+    expect(refundStatusResult(resultOf('refund-status-success.json'))).toEqual({ status: 'succeeded' });
+    expect(refundStatusResult(info('PENDING', '601'))).toEqual({ status: 'pending' });
+    expect(refundStatusResult(info('TXN_FAILURE', '620'))).toMatchObject({
+      status: 'failed',
+      errorCode: 'GATEWAY_ERROR',
+    });
+    expect(refundStatusResult(info('TXN_FAILURE', '9999'))).toMatchObject({
+      status: 'failed',
+      errorCode: 'DECLINED',
+    });
+    expect(refundStatusResult(info('TXN_FAILURE', '330'))).toMatchObject({
+      status: 'unanswered',
+      errorCode: 'AUTHENTICATION_FAILED',
+    });
+    expect(refundStatusResult(info('TXN_FAILURE', '631'))).toMatchObject({
+      status: 'unanswered',
+      errorCode: 'INVALID_REQUEST',
+    });
+    for (const unknown of ['REFUND_SETTLED', 'constructor', 'S']) {
+      expect(refundStatusResult(info(unknown, '10')), unknown).toEqual({ status: 'pending' });
+    }
+  });
+
   it("converts Paytm's rupee strings to paise exactly", () => {
     expect(amountMinorOf('123.45')).toBe(12345n);
     expect(amountMinorOf('1.0')).toBe(100n);
@@ -199,6 +231,7 @@ describe('Paytm connector against the imitation server', () => {
   });
   beforeEach(() => {
     gateway.behaviour = 'succeed';
+    gateway.refundStatusBehaviour = 'answer';
   });
 
   function context(overrides: Partial<ConnectorContext> = {}): ConnectorContext {
@@ -574,6 +607,108 @@ describe('Paytm connector against the imitation server', () => {
       expect(outcome.status).toBe('pending');
       const applies = sentTo(PAYTM_PATHS.refund, request.attemptId);
       expect(applies.at(-1)?.json.body.txnId).toBe(gateway.paymentFor(request.attemptId)?.gatewayReference);
+    });
+  });
+
+  describe('fetchRefundStatus', () => {
+    /** A payment Paytm reports successful and a refund of `amountMinor` it left PENDING. */
+    async function queuedRefund(amountMinor = 5000n): Promise<RefundStatusRequest> {
+      const { request, txnId } = await succeededPayment();
+      const refundId = uuidv7();
+      const outcome = await paytmConnector.refund(context(), {
+        refundId,
+        paymentId: request.paymentId,
+        attemptId: request.attemptId,
+        gatewayReference: txnId,
+        amountMinor,
+        currency: 'INR',
+        reason: 'customer asked',
+      });
+      if (outcome.status !== 'pending') throw new Error(`Paytm did not queue the refund: ${outcome.status}`);
+      return {
+        refundId,
+        refundReference: outcome.gatewayReference,
+        paymentId: request.paymentId,
+        attemptId: request.attemptId,
+        paymentReference: txnId,
+        amountMinor,
+        currency: 'INR',
+      };
+    }
+
+    it('asks the refund status API by orderId and refId, signed: pending, then succeeded with its amount', async () => {
+      const refund = await queuedRefund(5000n);
+      expect(await paytmConnector.fetchRefundStatus(context(), refund)).toEqual({
+        status: 'pending',
+        gatewayReference: refund.refundReference,
+      });
+      const [query] = sentTo(PAYTM_PATHS.refundStatus, refund.refundId);
+      expect(query?.method).toBe('POST');
+      expect(query?.json.body).toEqual({
+        mid: gateway.credentials.merchantId,
+        orderId: refund.attemptId,
+        refId: refund.refundId,
+      });
+      expect(
+        verifySignature(
+          JSON.stringify(query?.json.body),
+          gateway.credentials.merchantKey!,
+          query?.json.head.signature,
+        ),
+      ).toBe(true);
+      gateway.settleRefund(refund.refundReference, 'succeeded');
+      expect(await paytmConnector.fetchRefundStatus(context(), refund)).toEqual({
+        status: 'succeeded',
+        gatewayReference: refund.refundReference,
+        amountMinor: 5000n,
+      });
+    });
+
+    it('a failed refund is failed with what Paytm said; a status it does not know stays pending', async () => {
+      const refund = await queuedRefund();
+      gateway.settleRefund(refund.refundReference, 'failed');
+      expect(await paytmConnector.fetchRefundStatus(context(), refund)).toMatchObject({
+        status: 'failed',
+        gatewayReference: refund.refundReference,
+        errorCode: 'INVALID_REQUEST',
+        errorMessage: expect.stringContaining('TXN_FAILURE 600'),
+      });
+      for (const status of ['REFUND_REVERSED', 'txn_success']) {
+        gateway.setRefundStatus(refund.refundReference, status);
+        expect(await paytmConnector.fetchRefundStatus(context(), refund), status).toEqual({
+          status: 'pending',
+          gatewayReference: refund.refundReference,
+        });
+      }
+    });
+
+    it('is pending with why when Paytm gives no answer about the refund', async () => {
+      const refund = await queuedRefund();
+      expect(
+        await paytmConnector.fetchRefundStatus(context(), { ...refund, refundId: uuidv7() }),
+      ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'INVALID_REQUEST' } });
+      const otherKey = { ...gateway.credentials, merchantKey: OTHER_KEY };
+      expect(
+        await paytmConnector.fetchRefundStatus(context({ credentials: otherKey }), refund),
+      ).toMatchObject({
+        status: 'pending',
+        unanswered: { errorCode: 'AUTHENTICATION_FAILED' },
+      });
+      const calls = gateway.requests.length;
+      expect(await paytmConnector.fetchRefundStatus(context({ credentials: {} }), refund)).toMatchObject({
+        status: 'pending',
+        unanswered: { errorCode: 'AUTHENTICATION_FAILED' },
+      });
+      expect(gateway.requests.length).toBe(calls);
+      gateway.refundStatusBehaviour = 'error';
+      expect(await paytmConnector.fetchRefundStatus(context(), refund)).toMatchObject({
+        status: 'pending',
+        unanswered: { errorCode: 'GATEWAY_UNAVAILABLE' },
+      });
+      gateway.refundStatusBehaviour = 'timeout';
+      expect(
+        await paytmConnector.fetchRefundStatus(context({ timeoutMs: SHORT_TIMEOUT_MS }), refund),
+      ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'GATEWAY_TIMEOUT' } });
     });
   });
 

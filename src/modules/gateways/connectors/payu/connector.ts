@@ -10,12 +10,20 @@ import type {
   InitiateRequest,
   RefundOutcome,
   RefundRequest,
+  RefundStatusOutcome,
+  RefundStatusRequest,
   StatusOutcome,
   StatusRequest,
   WebhookVerification,
 } from '../connector.ts';
 import { callGateway, type GatewayReply, isRetryable, parseJson } from '../http.ts';
-import { errorCodeMeaning, readPaymentStatus, readRefundCode, refineByErrorCode } from './mapping.ts';
+import {
+  errorCodeMeaning,
+  readPaymentStatus,
+  readRefundCode,
+  readRefundStatus,
+  refineByErrorCode,
+} from './mapping.ts';
 
 /**
  * PayU India (docs.payu.in), the classic key-and-salt API: every request is a form post carrying
@@ -28,7 +36,10 @@ import { errorCodeMeaning, readPaymentStatus, readRefundCode, refineByErrorCode 
  *   `_payment`, which a `NextAction` cannot carry (it has a URL only) and whose 302 our HTTP helper
  *   does not expose; so the connector asks `create_invoice` for a payment link, which opens the same
  *   hosted page with a GET, under our txnid.
- * - Status: `verify_payment` by txnid (our attempt id). Refund: `cancel_refund_transaction`.
+ * - Status: `verify_payment` by txnid (our attempt id). Refund: `cancel_refund_transaction`,
+ *   which PayU queues; where it stands: `check_action_status` by the refund's request_id. PayU's
+ *   refund status callback is unsigned JSON, so it is not taken as a webhook: refunds settle by
+ *   asking.
  */
 
 const PAYMENT_PATH = '/_payment';
@@ -518,6 +529,74 @@ function readRefundReply(body: string, request: RefundRequest): RefundOutcome {
   }
 }
 
+/**
+ * A queued refund, asked about by the request_id cancel_refund_transaction returned. Without one
+ * (PayU reported the token as seen before), there is no request id to ask by: it stays pending.
+ */
+async function fetchRefundStatus(
+  context: ConnectorContext,
+  request: RefundStatusRequest,
+): Promise<RefundStatusOutcome> {
+  const reference = request.refundReference;
+  const credentials = readCredentials(context);
+  if (credentials === null)
+    return refundUnanswered(reference, 'AUTHENTICATION_FAILED', MISSING_CREDENTIALS_MESSAGE);
+  if (reference === request.refundId) {
+    return refundUnanswered(reference, 'INVALID_REQUEST', 'PayU gave no request_id for this refund');
+  }
+  const reply = await callPostService(context, credentials, 'check_action_status', [reference]);
+  if (!reply.ok) return refundUnanswered(reference, reply.errorCode, reply.errorMessage);
+  return readActionStatusReply(reply.body, reference);
+}
+
+/**
+ * `{ status: 1, transaction_details: { <request_id>: { <request_id>: { mihpayid, request_id, amt,
+ * action, token, status, ... } } } }`, or `{ status: 0, transaction_details: { <id>: "No action
+ * status found" } }`.
+ */
+function readActionStatusReply(body: string, requestId: string): RefundStatusOutcome {
+  const json = parseJson(body);
+  if (!isRecord(json)) {
+    return refundUnanswered(requestId, 'GATEWAY_ERROR', `unreadable PayU reply: ${body.slice(0, 200)}`);
+  }
+  const refusal = credentialsRefusal(json);
+  if (refusal !== null) return refundUnanswered(requestId, 'AUTHENTICATION_FAILED', refusal);
+  const entry = isRecord(json.transaction_details) ? json.transaction_details[requestId] : undefined;
+  const details = isRecord(entry) ? entry[requestId] : undefined;
+  if (!isRecord(details)) {
+    const message = text(entry) ?? text(json.msg) ?? 'no transaction_details';
+    return refundUnanswered(requestId, 'INVALID_REQUEST', `PayU refund ${requestId}: ${message}`);
+  }
+  const status = text(details.status);
+  switch (readRefundStatus(status)) {
+    case 'succeeded': {
+      const amountMinor = parseRupees(details.amt);
+      return {
+        status: 'succeeded',
+        gatewayReference: requestId,
+        ...(amountMinor === null ? {} : { amountMinor }),
+      };
+    }
+    case 'pending':
+      return { status: 'pending', gatewayReference: requestId };
+    case 'failed':
+      return {
+        status: 'failed',
+        gatewayReference: requestId,
+        errorCode: 'DECLINED',
+        errorMessage: `PayU refund ${requestId} ${status ?? 'failed'}`,
+      };
+  }
+}
+
+function refundUnanswered(
+  gatewayReference: string,
+  errorCode: AttemptErrorCode,
+  errorMessage: string,
+): RefundStatusOutcome {
+  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
+}
+
 /** The fields a callback must carry to be checked at all; each appears once. */
 const CALLBACK_FIELDS = [
   'key',
@@ -616,6 +695,7 @@ export const payuConnector: GatewayConnector = {
   initiate,
   fetchStatus,
   refund,
+  fetchRefundStatus,
   verifyWebhook,
   parseWebhook,
 };

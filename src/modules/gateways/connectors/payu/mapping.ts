@@ -212,3 +212,42 @@ const REFUND_CODE_READINGS: Record<PayuRefundCode, RefundReading> = {
 export function readRefundCode(code: string | undefined): RefundReading {
   return isOneOf(PAYU_REFUND_CODES, code) ? REFUND_CODE_READINGS[code] : REFUND_UNKNOWN;
 }
+
+/**
+ * A refund's `status` in check_action_status's transaction_details (PayU's "refund states"),
+ * compared lower-cased: PayU writes some in capitals (`SUCCESS`, `QUEUED`) and some not.
+ */
+export const PAYU_REFUND_STATUSES = [
+  'success',
+  'failure',
+  'queued',
+  'in progress',
+  'requested',
+  'pending',
+  'od_hit',
+] as const;
+export type PayuRefundStatus = (typeof PAYU_REFUND_STATUSES)[number];
+
+const REFUND_STATUS_READINGS: Record<PayuRefundStatus, 'succeeded' | 'pending' | 'failed'> = {
+  success: 'succeeded',
+  // "No funds are deducted for such refunds from the merchant's settlement."
+  failure: 'failed',
+  // Accepted by PayU, not yet sent to the bank.
+  queued: 'pending',
+  // Raised to the bank.
+  'in progress': 'pending',
+  // Sent to the bank for offline processing: 5-7 business days.
+  requested: 'pending',
+  // PayU's overdraft (the merchant's PayU balance is short): processed once it is not.
+  pending: 'pending',
+  od_hit: 'pending',
+};
+
+/**
+ * Where a refund stands, from its check_action_status `status`. A status PayU has not documented
+ * is pending: the refund exists at PayU, and settling on a guess could pay it out twice or not at all.
+ */
+export function readRefundStatus(status: string | undefined): 'succeeded' | 'pending' | 'failed' {
+  const normalized = status?.trim().toLowerCase();
+  return isOneOf(PAYU_REFUND_STATUSES, normalized) ? REFUND_STATUS_READINGS[normalized] : 'pending';
+}

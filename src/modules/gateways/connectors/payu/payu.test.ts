@@ -10,10 +10,11 @@ import type {
   InitiateRequest,
   PaymentMethod,
   RefundRequest,
+  RefundStatusRequest,
   StatusRequest,
 } from '../connector.ts';
 import { payuConnector } from './connector.ts';
-import { readPaymentStatus, readRefundCode } from './mapping.ts';
+import { readPaymentStatus, readRefundCode, readRefundStatus } from './mapping.ts';
 
 const TIMEOUT_MS = 2_000;
 const SHORT_TIMEOUT_MS = 150;
@@ -36,6 +37,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   gateway.behaviour = 'succeed';
+  gateway.refundStatusBehaviour = 'answer';
 });
 
 function contextFor(
@@ -522,6 +524,153 @@ describe('payu refund', () => {
   });
 });
 
+describe('payu fetchRefundStatus', () => {
+  let refundCounter = 0;
+
+  /** A captured payment and a refund of `amountMinor` PayU queued: what fetchRefundStatus is asked. */
+  async function queuedRefund(amountMinor = 5000n): Promise<RefundStatusRequest> {
+    const request = initiateRequest('upi_intent');
+    await payuConnector.initiate(contextFor(), request);
+    gateway.settle(request.attemptId, 'succeeded');
+    const paymentReference = gateway.paymentFor(request.attemptId)?.gatewayReference ?? '';
+    refundCounter += 1;
+    const refundId = `rfd_status_${refundCounter}`;
+    const outcome = await payuConnector.refund(contextFor(), {
+      refundId,
+      paymentId: request.paymentId,
+      attemptId: request.attemptId,
+      gatewayReference: paymentReference,
+      amountMinor,
+      currency: 'INR',
+      reason: 'customer asked',
+    });
+    if (outcome.status !== 'pending') throw new Error(`PayU did not queue the refund: ${outcome.status}`);
+    return {
+      refundId,
+      refundReference: outcome.gatewayReference,
+      paymentId: request.paymentId,
+      attemptId: request.attemptId,
+      paymentReference,
+      amountMinor,
+      currency: 'INR',
+    };
+  }
+
+  it('asks check_action_status by the request_id, hashed as every postservice command is', async () => {
+    const refund = await queuedRefund();
+    const queued = await payuConnector.fetchRefundStatus(contextFor(), refund);
+    expect(queued).toEqual({ status: 'pending', gatewayReference: refund.refundReference });
+    const form = Object.fromEntries(lastRequestForm());
+    const { merchantKey, merchantSalt } = gateway.credentials;
+    expect(form).toEqual({
+      key: merchantKey,
+      command: 'check_action_status',
+      var1: refund.refundReference,
+      hash: createHash('sha512')
+        .update(`${merchantKey}|check_action_status|${refund.refundReference}|${merchantSalt}`)
+        .digest('hex'),
+    });
+    expect(gateway.requests.at(-1)?.path).toBe('/merchant/postservice.php?form=2');
+  });
+
+  it('reports a refund PayU completed as succeeded with its amount, and a failed one as failed', async () => {
+    const done = await queuedRefund(5000n);
+    gateway.settleRefund(done.refundReference, 'succeeded');
+    expect(await payuConnector.fetchRefundStatus(contextFor(), done)).toEqual({
+      status: 'succeeded',
+      gatewayReference: done.refundReference,
+      amountMinor: 5000n,
+    });
+    const refused = await queuedRefund(700n);
+    gateway.settleRefund(refused.refundReference, 'failed');
+    expect(await payuConnector.fetchRefundStatus(contextFor(), refused)).toMatchObject({
+      status: 'failed',
+      gatewayReference: refused.refundReference,
+      errorCode: 'DECLINED',
+      errorMessage: expect.stringContaining('failure'),
+    });
+  });
+
+  it('reads every documented refund state in either case; one it does not know stays pending', async () => {
+    const refund = await queuedRefund();
+    const expected: [string, string][] = [
+      ['QUEUED', 'pending'],
+      ['in progress', 'pending'],
+      ['REQUESTED', 'pending'],
+      ['pending', 'pending'],
+      ['od_hit', 'pending'],
+      ['reversed', 'pending'],
+      ['SUCCESS', 'succeeded'],
+      ['FAILURE', 'failed'],
+    ];
+    for (const [payuStatus, ours] of expected) {
+      gateway.setRefundStatus(refund.refundReference, payuStatus);
+      const outcome = await payuConnector.fetchRefundStatus(contextFor(), refund);
+      expect(outcome.status, payuStatus).toBe(ours);
+      expect(outcome).not.toHaveProperty('unanswered');
+    }
+  });
+
+  it('is pending with why when PayU gives no answer about the refund', async () => {
+    const refund = await queuedRefund();
+    const unknown = await payuConnector.fetchRefundStatus(contextFor(), {
+      ...refund,
+      refundReference: '999999999',
+    });
+    expect(unknown).toMatchObject({
+      status: 'pending',
+      unanswered: { errorCode: 'INVALID_REQUEST', errorMessage: expect.stringContaining('No action status') },
+    });
+    const otherSalt = { ...gateway.credentials, merchantSalt: 'not-the-salt' };
+    expect(
+      await payuConnector.fetchRefundStatus(contextFor({ ...gateway, credentials: otherSalt }), refund),
+    ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'AUTHENTICATION_FAILED' } });
+    gateway.refundStatusBehaviour = 'error';
+    expect(await payuConnector.fetchRefundStatus(contextFor(), refund)).toMatchObject({
+      status: 'pending',
+      unanswered: { errorCode: 'GATEWAY_UNAVAILABLE' },
+    });
+    gateway.refundStatusBehaviour = 'timeout';
+    expect(
+      await payuConnector.fetchRefundStatus(contextFor(gateway, SHORT_TIMEOUT_MS), refund),
+    ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'GATEWAY_TIMEOUT' } });
+    expect(
+      await payuConnector.fetchRefundStatus(contextFor({ ...gateway, credentials: {} }), refund),
+    ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'AUTHENTICATION_FAILED' } });
+  });
+
+  it('does not ask by a token: a refund known only by our refund id stays pending', async () => {
+    const refund = await queuedRefund();
+    const calls = gateway.requests.length;
+    const outcome = await payuConnector.fetchRefundStatus(contextFor(), {
+      ...refund,
+      refundReference: refund.refundId,
+    });
+    expect(outcome).toMatchObject({ status: 'pending', unanswered: { errorCode: 'INVALID_REQUEST' } });
+    expect(gateway.requests.length).toBe(calls);
+  });
+
+  it('reads recorded check_action_status replies', async () => {
+    const request: RefundStatusRequest = {
+      refundId: '20201105secrettokenatur',
+      refundReference: '131278422',
+      paymentId: 'pay_sample',
+      attemptId: SAMPLE_ATTEMPT_ID,
+      paymentReference: '403993715521937565',
+      amountMinor: 1000n,
+      currency: 'INR',
+    };
+    const success = await withRecordedReply(sample('refund-status-success.json'), (context) =>
+      payuConnector.fetchRefundStatus(context, request),
+    );
+    expect(success).toEqual({ status: 'succeeded', gatewayReference: '131278422', amountMinor: 1000n });
+    const missing = await withRecordedReply(sample('refund-status-not-found.json'), (context) =>
+      payuConnector.fetchRefundStatus(context, request),
+    );
+    expect(missing).toMatchObject({ status: 'pending', unanswered: { errorCode: 'INVALID_REQUEST' } });
+  });
+});
+
 describe('payu webhooks', () => {
   async function paymentAtGateway(): Promise<InitiateRequest> {
     gateway.behaviour = 'pending';
@@ -732,5 +881,9 @@ describe('payu mapping', () => {
     });
     expect(readRefundCode('999')).toEqual({ status: 'failed', errorCode: 'UNKNOWN', retryable: false });
     expect(readRefundCode(undefined)).toEqual({ status: 'failed', errorCode: 'UNKNOWN', retryable: false });
+    expect(readRefundStatus('reversed')).toBe('pending');
+    expect(readRefundStatus('constructor')).toBe('pending');
+    expect(readRefundStatus(undefined)).toBe('pending');
+    expect(readRefundStatus(' Success ')).toBe('succeeded');
   });
 });

@@ -8,6 +8,7 @@ import type {
   InboundWebhook,
   InitiateRequest,
   RefundOutcome,
+  RefundStatusOutcome,
   StatusOutcome,
   WebhookVerification,
 } from '../connector.ts';
@@ -29,7 +30,9 @@ import {
  * payment API (`POST /v1/payments/create/upi`), which sends a collect request or returns an
  * intent link. Card and netbanking need the payer on Razorpay's own page (we never see card
  * numbers, and netbanking needs a bank we do not ask for), so they get a hosted payment link
- * limited to that method. Webhooks are signed with a hex HMAC-SHA256 of the raw body.
+ * limited to that method. Webhooks are signed with a hex HMAC-SHA256 of the raw body. A refund
+ * Razorpay queues (`pending`) is settled by its `refund.processed` / `refund.failed` webhook, or
+ * by asking `GET /v1/refunds/:id`.
  */
 
 /** Razorpay caps each `notes` value at 256 characters. */
@@ -135,6 +138,18 @@ export const razorpayConnector: GatewayConnector = {
     });
     if (!reply.ok) return refundFailed(reply.errorCode, reply.errorMessage);
     return refundOutcomeOf(reply.body);
+  },
+
+  async fetchRefundStatus(context, request) {
+    const reference = request.refundReference;
+    const session = sessionOf(context);
+    if (session === null) return refundUnanswered(reference, 'AUTHENTICATION_FAILED', MISSING_KEYS_MESSAGE);
+    const reply = await callRazorpay(session, {
+      method: 'GET',
+      path: `/v1/refunds/${encodeURIComponent(reference)}`,
+    });
+    if (!reply.ok) return refundUnanswered(reference, reply.errorCode, reply.errorMessage);
+    return refundStatusOutcomeOf(reply.body, reference);
   },
 
   verifyWebhook(context, webhook, toleranceSec) {
@@ -400,6 +415,35 @@ function refundOutcomeOf(refund: JsonObject): RefundOutcome {
     errorMessage: `refund ${refundId} failed at razorpay`,
     retryable: false,
   };
+}
+
+/** A refund entity (`GET /v1/refunds/:id`) as where the refund stands now. */
+function refundStatusOutcomeOf(refund: JsonObject, reference: string): RefundStatusOutcome {
+  const gatewayReference = textOf(refund.id) ?? reference;
+  const status = refundStatusOf(refund.status);
+  const amountMinor = amountOf(refund.amount);
+  switch (status) {
+    case 'succeeded':
+      return { status, gatewayReference, ...(amountMinor === undefined ? {} : { amountMinor }) };
+    case 'pending':
+      return { status, gatewayReference };
+    case 'failed':
+      return {
+        status,
+        gatewayReference,
+        errorCode: 'DECLINED',
+        errorMessage: `refund ${gatewayReference} failed at razorpay`,
+      };
+  }
+}
+
+/** Razorpay said nothing about the refund (unreachable, refused us, or does not know the id). */
+function refundUnanswered(
+  gatewayReference: string,
+  errorCode: AttemptErrorCode,
+  errorMessage: string,
+): RefundStatusOutcome {
+  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }
 
 function refundFailed(errorCode: AttemptErrorCode, errorMessage: string): RefundOutcome {

@@ -3,9 +3,15 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type FakeGateway, startRazorpayGateway } from '../../../../../test/gateways/razorpay-server.ts';
+import { type RazorpayFake, startRazorpayGateway } from '../../../../../test/gateways/razorpay-server.ts';
 import { uuidv7 } from '../../../../lib/ids.ts';
-import type { ConnectorContext, InboundWebhook, InitiateRequest, PaymentMethod } from '../connector.ts';
+import type {
+  ConnectorContext,
+  InboundWebhook,
+  InitiateRequest,
+  PaymentMethod,
+  RefundStatusRequest,
+} from '../connector.ts';
 import { razorpayConnector as connector } from './connector.ts';
 import {
   apiErrorCodeOf,
@@ -19,7 +25,7 @@ const CALL_TIMEOUT_MS = 2_000;
 const SHORT_TIMEOUT_MS = 150;
 const TOLERANCE_SEC = 300;
 
-let gateway: FakeGateway;
+let gateway: RazorpayFake;
 
 beforeEach(async () => {
   gateway = await startRazorpayGateway();
@@ -458,6 +464,108 @@ describe('refund', () => {
   });
 });
 
+describe('fetchRefundStatus', () => {
+  /** A captured payment and a refund of `amountMinor` Razorpay queued (status pending). */
+  async function queuedRefund(amountMinor = 5000n): Promise<RefundStatusRequest> {
+    const request = requestFor('upi_intent');
+    const outcome = await connector.initiate(contextFor(), request);
+    if (outcome.status === 'failed') throw new Error(outcome.errorMessage);
+    gateway.refundsQueued = true;
+    const refundId = uuidv7();
+    const refund = await connector.refund(contextFor(), {
+      refundId,
+      paymentId: request.paymentId,
+      attemptId: request.attemptId,
+      gatewayReference: outcome.gatewayReference,
+      amountMinor,
+      currency: 'INR',
+      reason: 'customer asked',
+    });
+    if (refund.status !== 'pending') throw new Error(`Razorpay did not queue the refund: ${refund.status}`);
+    return {
+      refundId,
+      refundReference: refund.gatewayReference,
+      paymentId: request.paymentId,
+      attemptId: request.attemptId,
+      paymentReference: outcome.gatewayReference,
+      amountMinor,
+      currency: 'INR',
+    };
+  }
+
+  it('GETs /v1/refunds/:id with Basic auth: pending, then processed with its amount', async () => {
+    const refund = await queuedRefund(5000n);
+    expect(refund.refundReference).toMatch(/^rfnd_/);
+    expect(await connector.fetchRefundStatus(contextFor(), refund)).toEqual({
+      status: 'pending',
+      gatewayReference: refund.refundReference,
+    });
+    const sent = gateway.requests.at(-1);
+    expect(sent).toMatchObject({ method: 'GET', path: `/v1/refunds/${refund.refundReference}`, body: '' });
+    const { keyId, keySecret } = gateway.credentials;
+    expect(sent?.headers.authorization).toBe(
+      `Basic ${Buffer.from(`${keyId}:${keySecret}`).toString('base64')}`,
+    );
+    gateway.settleRefund(refund.refundReference, 'succeeded');
+    expect(await connector.fetchRefundStatus(contextFor(), refund)).toEqual({
+      status: 'succeeded',
+      gatewayReference: refund.refundReference,
+      amountMinor: 5000n,
+    });
+  });
+
+  it('reports a failed refund as failed; a status it does not know stays pending', async () => {
+    const refund = await queuedRefund();
+    gateway.settleRefund(refund.refundReference, 'failed');
+    expect(await connector.fetchRefundStatus(contextFor(), refund)).toEqual({
+      status: 'failed',
+      gatewayReference: refund.refundReference,
+      errorCode: 'DECLINED',
+      errorMessage: `refund ${refund.refundReference} failed at razorpay`,
+    });
+    for (const status of ['reversed', 'constructor', 'PROCESSED']) {
+      gateway.setRefundStatus(refund.refundReference, status);
+      expect(await connector.fetchRefundStatus(contextFor(), refund), status).toEqual({
+        status: 'pending',
+        gatewayReference: refund.refundReference,
+      });
+    }
+  });
+
+  it('is pending with why when Razorpay gives no answer about the refund', async () => {
+    const refund = await queuedRefund();
+    const unknown = await connector.fetchRefundStatus(contextFor(), {
+      ...refund,
+      refundReference: 'rfnd_DoesNotExist00',
+    });
+    expect(unknown).toMatchObject({
+      status: 'pending',
+      gatewayReference: 'rfnd_DoesNotExist00',
+      unanswered: { errorCode: 'INVALID_REQUEST', errorMessage: expect.stringContaining('does not exist') },
+    });
+    const credentials = { ...gateway.credentials, keySecret: 'wrong-secret' };
+    expect(await connector.fetchRefundStatus(contextFor({ credentials }), refund)).toMatchObject({
+      status: 'pending',
+      unanswered: { errorCode: 'AUTHENTICATION_FAILED' },
+    });
+    expect(await connector.fetchRefundStatus(contextFor({ credentials: {} }), refund)).toMatchObject({
+      status: 'pending',
+      unanswered: { errorCode: 'AUTHENTICATION_FAILED' },
+    });
+    gateway.refundStatusBehaviour = 'error';
+    expect(await connector.fetchRefundStatus(contextFor(), refund)).toMatchObject({
+      status: 'pending',
+      unanswered: { errorCode: 'GATEWAY_UNAVAILABLE' },
+    });
+    gateway.refundStatusBehaviour = 'timeout';
+    const startedAt = performance.now();
+    expect(
+      await connector.fetchRefundStatus(contextFor({ timeoutMs: SHORT_TIMEOUT_MS }), refund),
+    ).toMatchObject({ status: 'pending', unanswered: { errorCode: 'GATEWAY_TIMEOUT' } });
+    expect(performance.now() - startedAt).toBeLessThan(SHORT_TIMEOUT_MS + 400);
+  });
+});
+
 describe('webhooks', () => {
   async function initiated(method: PaymentMethod = 'upi_intent') {
     gateway.behaviour = 'pending';
@@ -639,7 +747,7 @@ describe('the imitation keeps Razorpay’s shapes', () => {
     await connector.initiate(contextFor(), card);
     const link = await rawGet(`/v1/payment_links/${gateway.paymentFor(card.attemptId)?.gatewayReference}`);
     expect(Object.keys(link.body)).toEqual(expect.arrayContaining(keysOf(sample('payment-link.json'))));
-    await connector.refund(contextFor(), {
+    const refund = await connector.refund(contextFor(), {
       ...upi,
       refundId: uuidv7(),
       gatewayReference: paymentId,
@@ -647,6 +755,11 @@ describe('the imitation keeps Razorpay’s shapes', () => {
     });
     const refundReply = await rawGet(`/v1/payments/${paymentId}`);
     expect(refundReply.body.amount_refunded).toBe(12345);
+    const refundId = refund.status === 'failed' ? '' : refund.gatewayReference;
+    const fetched = await rawGet(`/v1/refunds/${refundId}`);
+    expect(Object.keys(fetched.body)).toEqual(
+      expect.arrayContaining(keysOf(sample('refund-processed.json'))),
+    );
   });
 
   it('answers refusals with Razorpay’s error body', async () => {

@@ -159,6 +159,14 @@ export function createSandboxConnector(random: () => number = Math.random): Gate
     async refund(_context, request) {
       return { status: 'succeeded', gatewayReference: `sbx_R_${request.refundId}` };
     },
+    // Its refunds settle in refund() itself, so any it is asked about again are done.
+    async fetchRefundStatus(_context, request) {
+      return {
+        status: 'succeeded',
+        gatewayReference: request.refundReference,
+        amountMinor: request.amountMinor,
+      };
+    },
     verifyWebhook(context, webhook, toleranceSec) {
       const header = webhook.headers[SANDBOX_SIGNATURE_HEADER];
       const nowSec = Math.floor(webhook.receivedAt.getTime() / 1000);
