@@ -266,6 +266,7 @@ export function createServices(deps: AppDeps) {
       webhookJobs.archive,
       notificationTasks(notifications).send,
       paymentJobs.expire,
+      paymentJobs.settleRefunds,
     ],
     crontab: [...platform.crontab, { task: webhookJobs.archive, match: '0 2 * * *' }, ...paymentJobs.crontab],
   };

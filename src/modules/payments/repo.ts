@@ -478,6 +478,56 @@ export async function findRefundByReference(
     .executeTakeFirst();
 }
 
+/** A refund a gateway left pending, with what asking the gateway about it takes. */
+export interface RefundToCheck extends RefundRow {
+  readonly gatewayReference: string;
+  /** The refunded payment's gateway. */
+  readonly gatewayId: string;
+  /** The payment's last attempt (the one its refunds go through) and that attempt's reference. */
+  readonly attemptId: string;
+  readonly paymentReference: string;
+}
+
+/**
+ * Pending refunds a gateway queued (they carry its reference) and last changed or heard of at or
+ * before `heardBefore`. Least recently heard of first, the gateways taking turns (each one's
+ * oldest, then each one's second oldest...), so a gateway that does not answer holds back its own
+ * refunds only. At most `limit`.
+ */
+export async function refundsToCheck(
+  executor: Executor,
+  heardBefore: Date,
+  limit: number,
+): Promise<RefundToCheck[]> {
+  const { rows } = await sql<RefundToCheck>`
+    SELECT id, payment_id, merchant_id, amount_minor, currency, reason, status, gateway_reference,
+      error_code, error_message, created_at, updated_at, gateway_id, attempt_id, payment_reference
+    FROM (
+      SELECT r.*, p.gateway_id, a.id AS attempt_id, a.gateway_reference AS payment_reference,
+        row_number() OVER (PARTITION BY p.gateway_id ORDER BY r.updated_at, r.id) AS turn
+      FROM payment_refunds AS r
+      JOIN payments AS p ON p.id = r.payment_id AND p.gateway_id IS NOT NULL
+      JOIN LATERAL (
+        SELECT id, gateway_reference FROM payment_attempts
+        WHERE payment_id = r.payment_id ORDER BY attempt_number DESC LIMIT 1
+      ) AS a ON a.gateway_reference IS NOT NULL
+      WHERE r.status = 'pending' AND r.gateway_reference IS NOT NULL AND r.updated_at <= ${heardBefore}
+    ) AS due
+    ORDER BY turn, updated_at, id
+    LIMIT ${limit}`.execute(executor);
+  return rows;
+}
+
+/** The gateway still has the refund pending: noted, so the refund waits behind the others. */
+export async function notePendingRefund(executor: Executor, id: string, at: Date): Promise<void> {
+  await executor
+    .updateTable('paymentRefunds')
+    .set({ updatedAt: at })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
+}
+
 export interface PaymentFilter {
   /** null: every merchant's (admins). */
   readonly merchantId: string | null;

@@ -17,7 +17,13 @@ import { isUuid, uuidv7 } from '../../lib/ids.ts';
 import { type MinorUnits, toMinorUnits } from '../../lib/money.ts';
 import type { AlertService } from '../alerts/index.ts';
 import { recordEvents } from '../events/record.ts';
-import type { AttemptOutcome, NextAction, PaymentCustomer } from '../gateways/connectors/connector.ts';
+import type {
+  AttemptErrorCode,
+  AttemptOutcome,
+  NextAction,
+  PaymentCustomer,
+  RefundStatusOutcome,
+} from '../gateways/connectors/connector.ts';
 import { feeMinor, type GatewayService, isRetryable, type LiveGateway } from '../gateways/index.ts';
 import { type MerchantBalanceService, withRetry } from '../ledger/index.ts';
 import * as repo from './repo.ts';
@@ -71,6 +77,30 @@ export interface RefundView extends PaymentView {
 export interface PaymentView {
   readonly payment: repo.PaymentRow;
   readonly attempts: readonly (repo.AttemptRow & { readonly gatewayName: string })[];
+}
+
+/**
+ * A pending refund is asked about again once nothing was heard of it for this long: its refund
+ * call and the gateway's webhook get the first minute.
+ */
+export const REFUND_RECHECK_AFTER_MS = 60_000;
+
+/** Answers that say the gateway itself is out of reach: its other refunds wait for the next run. */
+const GATEWAY_DOWN_CODES: ReadonlySet<AttemptErrorCode> = new Set<AttemptErrorCode>([
+  'GATEWAY_TIMEOUT',
+  'GATEWAY_UNAVAILABLE',
+  'AUTHENTICATION_FAILED',
+]);
+
+/** What one refund check did: gateway questions asked, and what their answers did. */
+export interface RefundCheckSummary {
+  readonly asked: number;
+  /** Settled succeeded or failed (money moved or the debit was reversed). */
+  readonly settled: number;
+  /** Still pending at the gateway, or settled by a webhook meanwhile. */
+  readonly pending: number;
+  /** No answer (or a success for another amount): left as it was. */
+  readonly unanswered: number;
 }
 
 export const paymentNotFound = () => notFound('Payment', 'PAYMENT_NOT_FOUND');
@@ -510,6 +540,69 @@ export function createPaymentService(deps: {
     return moved;
   }
 
+  /**
+   * Settles a refund the gateway had left pending, on its refund event or its answer to the
+   * refund check, in the caller's transaction: a success moves the payment (the money left the
+   * merchant when it was asked for), a failure reverses that debit. The payment row is locked
+   * first and the refund moves only from pending, so a webhook and the check arriving together
+   * settle it once. False when there was nothing to settle.
+   */
+  async function settleRefundFromGateway(
+    trx: Executor,
+    refund: repo.RefundRow,
+    outcome: { status: 'succeeded' | 'failed'; errorCode?: string; errorMessage?: string },
+  ): Promise<boolean> {
+    const payment = await repo.findPayment(trx, refund.paymentId, null, { forUpdate: true });
+    if (payment === undefined) return false;
+    const settled = await repo.settleRefund(
+      trx,
+      refund.id,
+      {
+        status: outcome.status,
+        gatewayReference: refund.gatewayReference,
+        errorCode: outcome.status === 'failed' ? (outcome.errorCode ?? 'UNKNOWN') : null,
+        errorMessage: outcome.status === 'failed' ? (outcome.errorMessage ?? null) : null,
+      },
+      clock.now(),
+    );
+    if (settled === undefined) return false;
+    if (settled.status === 'failed') await merchantBalances.reverseGatewayRefund(trx, settled.id);
+    else await refunded(trx, payment, settled);
+    return true;
+  }
+
+  /**
+   * What the gateway said of a pending refund, applied: a decision settles it (one transaction);
+   * a plain `pending` is noted (the refund goes behind the others); no answer, or a success for
+   * another amount than asked, changes nothing.
+   */
+  async function applyRefundStatus(
+    refund: repo.RefundToCheck,
+    outcome: RefundStatusOutcome,
+  ): Promise<'settled' | 'pending' | 'unanswered'> {
+    if (outcome.status === 'pending') {
+      if (outcome.unanswered !== undefined) return 'unanswered';
+      await repo.notePendingRefund(db, refund.id, clock.now());
+      return 'pending';
+    }
+    if (
+      outcome.status === 'succeeded' &&
+      outcome.amountMinor !== undefined &&
+      outcome.amountMinor !== refund.amountMinor
+    ) {
+      return 'unanswered';
+    }
+    const decision =
+      outcome.status === 'succeeded'
+        ? { status: 'succeeded' as const }
+        : { status: 'failed' as const, errorCode: outcome.errorCode, errorMessage: outcome.errorMessage };
+    const settled = await withRetry(() =>
+      db.transaction().execute((trx) => settleRefundFromGateway(trx, refund, decision)),
+    );
+    // Not settled here: a webhook settled it first. Either way it is no longer pending.
+    return settled ? 'settled' : 'pending';
+  }
+
   return {
     /**
      * Initiates a payment. Gateways inside the process (the sandbox) are tried first and everything
@@ -590,33 +683,50 @@ export function createPaymentService(deps: {
     applyGatewayStatus,
     wouldMove,
 
+    settleRefundFromGateway,
+
     /**
-     * Settles a refund the gateway had left pending, on its refund event, in the caller's
-     * transaction: a success moves the payment (the money left the merchant when it was asked
-     * for), a failure reverses that debit. False when there was nothing to settle.
+     * Asks the gateways about refunds they left pending (queued) and settles those they have
+     * decided, as their refund webhooks would: `settle_pending_refunds` runs it every few minutes.
+     * Each refund is one question and, when it settled, one transaction; one that no webhook or
+     * earlier run settled meanwhile (the payment row is locked, the refund moved only from
+     * pending). A gateway that does not answer leaves its refunds for the next run.
      */
-    async settleRefundFromGateway(
-      trx: Executor,
-      refund: repo.RefundRow,
-      outcome: { status: 'succeeded' | 'failed'; errorCode?: string; errorMessage?: string },
-    ): Promise<boolean> {
-      const payment = await repo.findPayment(trx, refund.paymentId, null, { forUpdate: true });
-      if (payment === undefined) return false;
-      const settled = await repo.settleRefund(
-        trx,
-        refund.id,
-        {
-          status: outcome.status,
-          gatewayReference: refund.gatewayReference,
-          errorCode: outcome.status === 'failed' ? (outcome.errorCode ?? 'UNKNOWN') : null,
-          errorMessage: outcome.status === 'failed' ? (outcome.errorMessage ?? null) : null,
-        },
-        clock.now(),
-      );
-      if (settled === undefined) return false;
-      if (settled.status === 'failed') await merchantBalances.reverseGatewayRefund(trx, settled.id);
-      else await refunded(trx, payment, settled);
-      return true;
+    async settlePendingRefunds(batchSizeMax: number): Promise<RefundCheckSummary> {
+      const heardBefore = new Date(clock.now().getTime() - REFUND_RECHECK_AFTER_MS);
+      const due = await repo.refundsToCheck(db, heardBefore, batchSizeMax);
+      const summary = { asked: 0, settled: 0, pending: 0, unanswered: 0 };
+      const unreachable = new Set<string>();
+      const errors: unknown[] = [];
+      for (const refund of due) {
+        if (unreachable.has(refund.gatewayId)) continue;
+        const gateway = await gateways.liveGateway(refund.gatewayId);
+        if (gateway === undefined) continue;
+        summary.asked += 1;
+        try {
+          const outcome = await gateway.connector.fetchRefundStatus(gateway.context, {
+            refundId: refund.id,
+            refundReference: refund.gatewayReference,
+            paymentId: refund.paymentId,
+            attemptId: refund.attemptId,
+            paymentReference: refund.paymentReference,
+            amountMinor: refund.amountMinor,
+            currency: refund.currency,
+          });
+          const unanswered = outcome.status === 'pending' ? outcome.unanswered : undefined;
+          if (unanswered !== undefined && GATEWAY_DOWN_CODES.has(unanswered.errorCode)) {
+            unreachable.add(refund.gatewayId);
+          }
+          summary[await applyRefundStatus(refund, outcome)] += 1;
+        } catch (error) {
+          // One refund that cannot be settled (a bug) must not hold back the others.
+          errors.push(error);
+        }
+      }
+      if (errors.length > 0) {
+        throw new AggregateError(errors, `${errors.length} of ${summary.asked} refund checks failed`);
+      }
+      return summary;
     },
 
     /**
