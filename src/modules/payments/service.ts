@@ -688,9 +688,9 @@ export function createPaymentService(deps: {
     /**
      * Asks the gateways about refunds they left pending (queued) and settles those they have
      * decided, as their refund webhooks would: `settle_pending_refunds` runs it every few minutes.
-     * Each refund is one question and, when it settled, one transaction; one that no webhook or
-     * earlier run settled meanwhile (the payment row is locked, the refund moved only from
-     * pending). A gateway that does not answer leaves its refunds for the next run.
+     * Each refund is one question and, when the gateway decided it, one transaction, which
+     * settles it only if no webhook did meanwhile (the payment row is locked, the refund moved
+     * only from pending). A gateway that does not answer leaves its refunds for the next run.
      */
     async settlePendingRefunds(batchSizeMax: number): Promise<RefundCheckSummary> {
       const heardBefore = new Date(clock.now().getTime() - REFUND_RECHECK_AFTER_MS);
