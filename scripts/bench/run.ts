@@ -65,11 +65,30 @@ chmodSync(scratch, 0o755);
 // BENCH_PROFILE=1: pg_stat_statements over every statement, nested ones (functions, triggers)
 // included; the costliest are printed after the runs.
 const profile = process.env.BENCH_PROFILE === '1';
+// BENCH_SLOW_PLANS_MS=N: the executed plan (auto_explain, with actual times) of every statement
+// slower than N ms, nested ones included, logged into a directory kept after the run. A plan that
+// goes bad as a table grows shows up here and nowhere else.
+const slowPlansMs = process.env.BENCH_SLOW_PLANS_MS;
+const slowPlansDir =
+  slowPlansMs === undefined ? undefined : mkdtempSync(path.join(os.tmpdir(), 'tijori-plans-'));
+if (slowPlansDir !== undefined) chmodSync(slowPlansDir, 0o777); // written by PostgreSQL's own OS user
+const preload = [...(profile ? ['pg_stat_statements'] : []), ...(slowPlansDir ? ['auto_explain'] : [])];
 const postgres = await startEmbeddedPostgres({
   dataDir: path.join(scratch, 'postgres'),
-  ...(profile
-    ? { settings: { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' } }
-    : {}),
+  settings: {
+    ...(preload.length === 0 ? {} : { shared_preload_libraries: preload.join(',') }),
+    ...(profile ? { 'pg_stat_statements.track': 'all', 'pg_stat_statements.track_planning': 'on' } : {}),
+    ...(slowPlansDir === undefined
+      ? {}
+      : {
+          'auto_explain.log_min_duration': `${slowPlansMs}ms`,
+          'auto_explain.log_analyze': 'on',
+          'auto_explain.log_nested_statements': 'on',
+          logging_collector: 'on',
+          log_directory: slowPlansDir,
+          log_filename: 'postgres.log',
+        }),
+  },
 });
 const database = createDatabase({
   connectionString: postgres.connectionString,
@@ -150,6 +169,7 @@ try {
   await database.close();
   await postgres.stop();
   rmSync(scratch, { recursive: true, force: true });
+  if (slowPlansDir !== undefined) console.log(`\nslow plans: ${path.join(slowPlansDir, 'postgres.log')}`);
 }
 
 async function prepareScenarios(): Promise<Scenario[]> {
@@ -502,14 +522,23 @@ function freePort(): Promise<number> {
 
 async function printCostliestStatements(): Promise<void> {
   await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`.execute(database.db);
-  const { rows } = await sql<{ calls: string; totalMs: number; meanMs: number; query: string }>`
+  const { rows } = await sql<{
+    calls: string;
+    totalMs: number;
+    meanMs: number;
+    planMs: number;
+    query: string;
+  }>`
     SELECT calls, round(total_exec_time::numeric, 1)::float8 AS total_ms, round(mean_exec_time::numeric, 3)::float8 AS mean_ms,
-      left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS query
-    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25`.execute(database.db);
-  console.log('\n   calls   total ms  mean ms  statement');
+      round(mean_plan_time::numeric, 3)::float8 AS plan_ms,
+      left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100) AS query
+    FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`.execute(database.db);
+  // Planning is counted apart from execution (track_planning): a statement planned on every call
+  // shows it here.
+  console.log('\n   calls   total ms  mean ms  plan ms  statement');
   for (const row of rows) {
     console.log(
-      `${String(row.calls).padStart(8)} ${String(row.totalMs).padStart(10)} ${String(row.meanMs).padStart(8)}  ${row.query}`,
+      `${String(row.calls).padStart(8)} ${String(row.totalMs).padStart(10)} ${String(row.meanMs).padStart(8)} ${String(row.planMs).padStart(8)}  ${row.query}`,
     );
   }
 }

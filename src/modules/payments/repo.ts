@@ -1,5 +1,5 @@
 import { type ExpressionBuilder, type RawBuilder, sql } from 'kysely';
-import type { Executor } from '../../db/database.ts';
+import { type Executor, preparedStatement } from '../../db/database.ts';
 import type {
   AttemptStatus,
   Database,
@@ -594,7 +594,7 @@ export async function recordDecidedPayment(
   },
 ): Promise<boolean> {
   const { payment, attempts, history, event } = input;
-  const { rows } = await sql<{ id: string }>`
+  const { rows } = await sql<{ id: string }>`${preparedStatement('record_decided_payment')}
     WITH key_checked AS MATERIALIZED (SELECT ${input.keyCheck} AS checked),
     payment AS (
       INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, method, status, customer,
