@@ -530,11 +530,11 @@ async function printCostliestStatements(): Promise<void> {
     query: string;
   }>`
     SELECT calls, round(total_exec_time::numeric, 1)::float8 AS total_ms, round(mean_exec_time::numeric, 3)::float8 AS mean_ms,
-      round(mean_plan_time::numeric, 3)::float8 AS plan_ms,
+      round((total_plan_time / greatest(calls, 1))::numeric, 3)::float8 AS plan_ms,
       left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 100) AS query
     FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25`.execute(database.db);
-  // Planning is counted apart from execution (track_planning): a statement planned on every call
-  // shows it here.
+  // Planning is counted apart from execution (track_planning), here per call: a statement planned
+  // on every call shows its whole planning time, a prepared one next to nothing.
   console.log('\n   calls   total ms  mean ms  plan ms  statement');
   for (const row of rows) {
     console.log(

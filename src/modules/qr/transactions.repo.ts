@@ -1,5 +1,5 @@
 import { type Expression, type ExpressionBuilder, type RawBuilder, type SqlBool, sql } from 'kysely';
-import type { Executor } from '../../db/database.ts';
+import { type Executor, preparedStatement } from '../../db/database.ts';
 import type { Database, QrPaymentOrigin, QrPaymentStatus, UpiApp } from '../../db/types.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 import type { AuditRow } from '../audit/index.ts';
@@ -121,7 +121,7 @@ export async function recordPayment(
   },
 ): Promise<boolean> {
   const { row, history, audit, event } = input;
-  const { rows } = await sql<{ id: string }>`
+  const { rows } = await sql<{ id: string }>`${preparedStatement('record_qr_payment')}
     WITH code AS (
       SELECT id FROM qr_codes
       WHERE id = ${row.qrCodeId}::uuid AND status = 'Active'

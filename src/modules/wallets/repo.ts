@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { Executor } from '../../db/database.ts';
+import { type Executor, preparedStatement } from '../../db/database.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 
 /**
@@ -13,7 +13,7 @@ export async function postToActiveUser(
   /** Recorded with the posting (same statement), for the user who moved the money. */
   event: { id: string; type: string; userId: string; data: unknown; createdAt: Date },
 ): Promise<boolean> {
-  const { rows } = await sql`
+  const { rows } = await sql`${preparedStatement('post_to_active_user')}
     WITH posted AS (
       SELECT ${posting} AS result FROM users WHERE id = ${userId} AND is_active
     ), event AS (
