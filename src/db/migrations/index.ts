@@ -13,7 +13,7 @@ import * as systemAlerts from './0011_system_alerts.ts';
 import * as roomForHotUpdates from './0012_room_for_hot_updates.ts';
 import * as shardPerConnection from './0013_shard_per_connection.ts';
 import * as paymentOrchestration from './0014_payment_orchestration.ts';
-import * as paidOrderLookup from './0015_paid_order_lookup.ts';
+import * as paymentLookups from './0015_payment_lookups.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -34,5 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0012_room_for_hot_updates': roomForHotUpdates,
   '0013_shard_per_connection': shardPerConnection,
   '0014_payment_orchestration': paymentOrchestration,
-  '0015_paid_order_lookup': paidOrderLookup,
+  '0015_payment_lookups': paymentLookups,
 };
