@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, isIP } from 'node:net';
 import { upiPaymentLink } from '../../src/lib/upi.ts';
 
 /**
@@ -82,6 +82,18 @@ const LINK_FIELDS = [
   'upi_link',
 ];
 const REFUND_FIELDS = ['amount', 'speed', 'notes', 'receipt'];
+/** The payer's browser, which the S2S payment APIs mark mandatory. */
+const CLIENT_FIELDS = ['ip', 'referer', 'user_agent'] as const;
+
+export interface RazorpayGatewayOptions {
+  readonly credentials?: Record<string, string>;
+  /**
+   * Refuse an S2S UPI payment without `ip`, `referer` or `user_agent`, as Razorpay documents them
+   * mandatory. Off by default, unlike Razorpay: a payment whose merchant forwarded no payer
+   * reaches it without an `ip`, and the many tests that pay that way would all be refused.
+   */
+  readonly requireClientFields?: boolean;
+}
 
 interface OrderRecord {
   readonly id: string;
@@ -233,6 +245,17 @@ function checkFields(body: Json, allowed: readonly string[], required: readonly 
   }
 }
 
+/** The payer's browser fields, where given: strings, and `ip` an IPv4 or IPv6 address. */
+function checkClientFields(body: Json): void {
+  for (const field of CLIENT_FIELDS) {
+    const value = body[field];
+    if (value !== undefined && typeof value !== 'string')
+      throw invalidInput(`The ${field} must be a string.`, field);
+  }
+  if (body.ip !== undefined && isIP(body.ip as string) === 0)
+    throw invalidInput('The ip must be a valid IP address.', 'ip');
+}
+
 function amountFrom(value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value))
     throw invalidInput('The amount must be an integer.', 'amount');
@@ -288,6 +311,7 @@ class FakeRazorpay implements FakeGateway {
   constructor(
     private readonly server: Server,
     readonly credentials: Record<string, string>,
+    private readonly requireClientFields: boolean,
   ) {}
 
   get baseUrl(): string {
@@ -589,7 +613,16 @@ class FakeRazorpay implements FakeGateway {
   }
 
   private createUpiPayment(body: Json): Json {
-    checkFields(body, UPI_PAYMENT_FIELDS, ['amount', 'currency', 'order_id', 'method', 'email', 'contact']);
+    checkFields(body, UPI_PAYMENT_FIELDS, [
+      'amount',
+      'currency',
+      'order_id',
+      'method',
+      'email',
+      'contact',
+      ...(this.requireClientFields ? CLIENT_FIELDS : []),
+    ]);
+    checkClientFields(body);
     if (body.method !== 'upi') throw invalidInput('The selected method is invalid.', 'method');
     const order = this.orders.get(String(body.order_id));
     if (order === undefined) throw invalidInput('The id provided does not exist', 'order_id');
@@ -996,9 +1029,7 @@ function send(response: ServerResponse, status: number, body: Json): void {
 /** The shared API, plus queued refunds and their webhooks. */
 export type RazorpayFake = FakeRazorpay;
 
-export async function startRazorpayGateway(
-  options: { credentials?: Record<string, string> } = {},
-): Promise<RazorpayFake> {
+export async function startRazorpayGateway(options: RazorpayGatewayOptions = {}): Promise<RazorpayFake> {
   const credentials = {
     keyId: `rzp_test_${randomId('')}`,
     keySecret: randomBytes(18).toString('base64url'),
@@ -1011,7 +1042,7 @@ export async function startRazorpayGateway(
       send(response, 500, errorBody('SERVER_ERROR', error instanceof Error ? error.message : String(error)));
     });
   });
-  fake = new FakeRazorpay(server, credentials);
+  fake = new FakeRazorpay(server, credentials, options.requireClientFields ?? false);
   await fake.listen();
   return fake;
 }

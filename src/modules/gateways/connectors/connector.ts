@@ -50,6 +50,21 @@ export interface PaymentCustomer {
   readonly vpa?: string;
 }
 
+/**
+ * Where the payer is paying from, as the merchant's server saw their browser or app and forwarded
+ * it: the gateways' fraud checks want the payer's own address and user agent. Never our caller's
+ * (the merchant's server) address, which says nothing about the payer. Each connector sends only
+ * the fields its gateway's API names.
+ */
+export interface PayerDevice {
+  /** The payer's IP address (IPv4 or IPv6). */
+  readonly ip?: string;
+  /** The payer's browser or app `User-Agent`. */
+  readonly userAgent?: string;
+  /** The page the payer was on when they chose to pay (their browser's `Referer`). */
+  readonly referer?: string;
+}
+
 export interface InitiateRequest {
   /** Our payment id. */
   readonly paymentId: string;
@@ -66,6 +81,8 @@ export interface InitiateRequest {
   readonly returnUrl?: string;
   /** Where the gateway posts its webhooks for this payment (our inbound webhook route). */
   readonly notifyUrl: string;
+  /** The payer's device, when the merchant forwarded it. */
+  readonly payer?: PayerDevice;
 }
 
 /** What the payer (or the merchant's page) does next. */

@@ -43,8 +43,11 @@ const COLLECT_EXPIRY_MINUTES = 10;
 const SIGNATURE_PATTERN = /^[0-9a-f]{64}$/i;
 /** What Razorpay accepts as an `X-Refund-Idempotency` key. */
 const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_-]{10,}$/;
-/** The S2S API asks for the payer's browser user agent, which the interface does not carry. */
-const USER_AGENT = 'Tijori';
+/**
+ * The S2S UPI API marks the payer's `ip`, `referer` and `user_agent` mandatory. The merchant may
+ * not have forwarded the payer's user agent: this stands in, as it did before payers were known.
+ */
+const FALLBACK_USER_AGENT = 'Tijori';
 const MISSING_KEYS_MESSAGE = 'razorpay credentials keyId and keySecret are not configured';
 
 interface ApiKeys {
@@ -218,13 +221,26 @@ async function initiateUpi(
       contact: phone,
       description: request.description,
       notes: attemptNotesOf(request),
-      referer: request.returnUrl ?? request.notifyUrl,
-      user_agent: USER_AGENT,
+      ...clientFieldsOf(request),
       upi,
     },
   });
   if (!payment.ok) return upiPaymentFailed(request, payment, orderId);
   return upiPending(request, payment.body);
+}
+
+/**
+ * The payer's browser as the S2S API asks for it. No address is made up when the merchant did not
+ * forward one (Razorpay wants the payer's real one, and ours would mislead its fraud checks), so
+ * Razorpay decides; a missing referer or user agent keeps its stand-in.
+ */
+function clientFieldsOf(request: InitiateRequest): Record<string, string> {
+  const payer = request.payer;
+  return {
+    ...(payer?.ip === undefined ? {} : { ip: payer.ip }),
+    referer: payer?.referer ?? request.returnUrl ?? request.notifyUrl,
+    user_agent: payer?.userAgent ?? FALLBACK_USER_AGENT,
+  };
 }
 
 function upiPaymentFailed(request: InitiateRequest, reply: Failure, orderId: string): AttemptOutcome {

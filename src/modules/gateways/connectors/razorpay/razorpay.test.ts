@@ -215,6 +215,86 @@ describe('initiate', () => {
   });
 });
 
+describe("the payer's device", () => {
+  const payer = {
+    ip: '2401:4900:1c8a:6b2f::1',
+    userAgent:
+      'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/126.0 Mobile Safari/537.36',
+    referer: 'https://shop.example.com/checkout',
+  };
+
+  it.each(['upi_intent', 'upi_collect'] as const)(
+    "sends the payer's ip, user_agent and referer with the S2S %s payment",
+    async (method) => {
+      const outcome = await connector.initiate(contextFor(), requestFor(method, { payer }));
+      expect(outcome.status).toBe('pending');
+      expect(lastBodyTo('/v1/payments/create/upi')).toMatchObject({
+        ip: payer.ip,
+        user_agent: payer.userAgent,
+        referer: payer.referer,
+      });
+    },
+  );
+
+  it('makes up no ip when the merchant forwarded none; referer and user_agent keep their stand-ins', async () => {
+    await connector.initiate(
+      contextFor(),
+      requestFor('upi_intent', { payer: { userAgent: payer.userAgent } }),
+    );
+    const withAgentOnly = lastBodyTo('/v1/payments/create/upi');
+    expect(withAgentOnly).not.toHaveProperty('ip');
+    expect(withAgentOnly).toMatchObject({
+      user_agent: payer.userAgent,
+      referer: 'https://shop.example.com/return',
+    });
+
+    await connector.initiate(contextFor(), requestFor('upi_intent', { returnUrl: undefined }));
+    const withNothing = lastBodyTo('/v1/payments/create/upi');
+    expect(withNothing).not.toHaveProperty('ip');
+    expect(withNothing).toMatchObject({
+      user_agent: 'Tijori',
+      referer: 'https://tijori.example.com/api/v1/webhooks/gateways/gateway-razorpay',
+    });
+  });
+
+  it('is refused as Razorpay documents it without the ip: INVALID_REQUEST, not retryable', async () => {
+    const strict = await startRazorpayGateway({ requireClientFields: true });
+    try {
+      const context = contextFor({ baseUrl: strict.baseUrl, credentials: strict.credentials });
+      const without = await connector.initiate(context, requestFor('upi_intent'));
+      expect(without).toMatchObject({
+        status: 'failed',
+        errorCode: 'INVALID_REQUEST',
+        errorMessage: expect.stringContaining('The ip field is required.'),
+        retryable: false,
+      });
+      const withPayer = await connector.initiate(context, requestFor('upi_intent', { payer }));
+      expect(withPayer.status).toBe('pending');
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('the imitation refuses an ip that is not an address, as Razorpay does', async () => {
+    const outcome = await connector.initiate(
+      contextFor(),
+      requestFor('upi_intent', { payer: { ip: '203.0.113.300' } }),
+    );
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      errorCode: 'INVALID_REQUEST',
+      errorMessage: expect.stringContaining('The ip must be a valid IP address.'),
+    });
+  });
+
+  it('sends none of it to a payment link: the payer opens Razorpay’s page themselves', async () => {
+    const outcome = await connector.initiate(contextFor(), requestFor('card', { payer }));
+    expect(outcome.status).toBe('pending');
+    const link = lastBodyTo('/v1/payment_links');
+    for (const field of ['ip', 'user_agent', 'referer']) expect(link).not.toHaveProperty(field);
+  });
+});
+
 describe('behaviours', () => {
   it('succeed: pending at initiate (the payer acts at their app), then captured', async () => {
     const request = requestFor('upi_intent');
