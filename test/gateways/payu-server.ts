@@ -5,7 +5,10 @@ import type { AddressInfo } from 'node:net';
 /**
  * A local imitation of PayU India's classic API for tests: `/_payment` (the S2S UPI flow
  * `txn_s2s_flow=4`, and the hosted form), and `/merchant/postservice.php` (`verify_payment`,
- * `cancel_refund_transaction`, `check_action_status`, `create_invoice`). Every request is checked the way PayU checks it
+ * `cancel_refund_transaction`, `check_action_status`, `create_invoice`). The S2S flow takes the
+ * payer's `s2s_client_ip` and `s2s_device_info`, which PayU's UPI S2S pages ask for (for its fraud
+ * checks) without listing them mandatory; they are outside the hash and recorded with the request.
+ * Every request is checked the way PayU checks it
  * (the merchant key and the SHA-512 hash over PayU's field order, ending in the salt) and refused
  * PayU's way: HTTP 200 with an E700 body for `_payment`, `{ status: 0, msg: "Invalid Hash." }`
  * for the general API. Callbacks are signed with PayU's reverse hash.

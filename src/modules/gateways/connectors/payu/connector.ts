@@ -220,6 +220,7 @@ async function initiateUpi(
     form.set(`udf${index + 1}`, value);
   });
   if (request.method === 'upi_collect') form.set('vpa', request.customer.vpa ?? '');
+  setPayerDevice(form, request);
   const reply = await callGateway({
     url: endpoint(context, PAYMENT_PATH),
     headers: { 'content-type': FORM_CONTENT_TYPE, accept: 'application/json' },
@@ -239,6 +240,17 @@ async function initiateUpi(
   }
   if (!reply.ok) return failedAttempt(reply.errorCode, reply.errorMessage);
   return readUpiReply(reply.body, request);
+}
+
+/**
+ * PayU asks S2S integrations for the payer's address and device (`s2s_client_ip`,
+ * `s2s_device_info`, the user agent) for its fraud and chargeback checks. Neither is hashed. Sent
+ * only when the merchant forwarded them: no stand-in would tell PayU anything about the payer.
+ */
+function setPayerDevice(form: URLSearchParams, request: InitiateRequest): void {
+  const { ip, userAgent } = request.payer ?? {};
+  if (ip !== undefined) form.set('s2s_client_ip', ip);
+  if (userAgent !== undefined) form.set('s2s_device_info', userAgent);
 }
 
 /** The S2S reply: `{ metaData: { txnStatus, unmappedStatus, statusCode, message }, result }`. */

@@ -328,6 +328,52 @@ describe('payu initiate', () => {
   });
 });
 
+describe("payu and the payer's device", () => {
+  const payer = {
+    ip: '203.0.113.42',
+    userAgent: 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148',
+    referer: 'https://merchant.example/checkout',
+  };
+
+  it.each(['upi_intent', 'upi_collect'] as const)(
+    'sends the payer as s2s_client_ip and s2s_device_info with the S2S %s, outside the hash',
+    async (method) => {
+      gateway.behaviour = 'pending';
+      const request = initiateRequest(method, { payer });
+      const outcome = await payuConnector.initiate(contextFor(), request);
+      // PayU took it: the hash over its fixed fields still verified.
+      expect(outcome.status).toBe('pending');
+      const form = lastRequestForm();
+      expect(form.get('s2s_client_ip')).toBe(payer.ip);
+      expect(form.get('s2s_device_info')).toBe(payer.userAgent);
+      // PayU's _payment names no field for the referer.
+      expect([...form.values()]).not.toContain(payer.referer);
+      const hashed = `${gateway.credentials.merchantKey}|${request.attemptId}|123.45|Tea for two|Asha Verma|asha@example.com|${request.paymentId}||||||||||${gateway.credentials.merchantSalt}`;
+      expect(form.get('hash')).toBe(createHash('sha512').update(hashed).digest('hex'));
+    },
+  );
+
+  it('sends neither field, rather than a stand-in, when the merchant forwarded none', async () => {
+    gateway.behaviour = 'pending';
+    await payuConnector.initiate(contextFor(), initiateRequest('upi_intent'));
+    const form = lastRequestForm();
+    expect(form.has('s2s_client_ip')).toBe(false);
+    expect(form.has('s2s_device_info')).toBe(false);
+    await payuConnector.initiate(contextFor(), initiateRequest('upi_intent', { payer: { ip: payer.ip } }));
+    expect(lastRequestForm().get('s2s_client_ip')).toBe(payer.ip);
+    expect(lastRequestForm().has('s2s_device_info')).toBe(false);
+  });
+
+  it('sends none of it to the hosted page’s payment link: the payer’s browser opens it', async () => {
+    const outcome = await payuConnector.initiate(contextFor(), initiateRequest('card', { payer }));
+    expect(outcome.status).toBe('pending');
+    const form = lastRequestForm();
+    expect(form.get('command')).toBe('create_invoice');
+    expect(form.toString()).not.toContain('s2s_');
+    expect(JSON.stringify(Object.fromEntries(form))).not.toContain(payer.ip);
+  });
+});
+
 describe('payu fetchStatus', () => {
   it('reports pending before settlement and succeeded with the amount after', async () => {
     gateway.behaviour = 'pending';
