@@ -43,6 +43,8 @@ const IST_OFFSET_MS = 19_800_000;
 const MERCHANT_VPA = 'paytm-tijori@paytm';
 const MERCHANT_NAME = 'Tijori Test Merchant';
 const MERCHANT_CATEGORY_CODE = '5641';
+/** `head.channelId`, where sent: WEB for websites, WAP for mobile websites and apps. */
+const CHANNEL_IDS: readonly unknown[] = [undefined, 'WEB', 'WAP'];
 
 type PaytmStatus = 'TXN_SUCCESS' | 'TXN_FAILURE' | 'PENDING';
 type PaymentMode = 'UPI' | 'CC' | 'NB';
@@ -273,6 +275,8 @@ export async function startPaytmGateway(options?: {
       return refused('2014', "OrderId in the query param doesn't match with the OrderId send in the request");
     }
     if (body.mid !== mid) return refused('2006', 'Mid is invalid');
+    // Paytm documents no code of its own for another channel: its generic one stands in.
+    if (!CHANNEL_IDS.includes(head.channelId)) return refused('1001', 'Request parameters are not valid');
     if (state.behaviour === 'unauthorized' || !checksumMatches(JSON.stringify(body), key, head.signature)) {
       return refused('2005', 'Checksum provided is invalid');
     }
@@ -354,6 +358,7 @@ export async function startPaytmGateway(options?: {
       head.txnToken === payment.txnToken &&
       Date.now() - payment.createdAt.getTime() < TOKEN_LIFETIME_MS;
     if (!tokenValid) return refused('1006', 'Your Session has expired');
+    if (!CHANNEL_IDS.includes(head.channelId)) return refused('1001', 'Request parameters are not valid');
     if (query.get('mid') !== body.mid)
       return refused('2013', "Mid in the query param doesn't match with the Mid send in the request");
     if (query.get('orderId') !== body.orderId) {

@@ -52,7 +52,15 @@ export const PAYTM_PATHS = {
 
 /** The website name Paytm configured for the MID; a gateway record's `config.websiteName` overrides. */
 const DEFAULT_WEBSITE_NAME = 'DEFAULT';
-const CHANNEL_ID = 'WEB';
+/**
+ * Paytm's `head.channelId`: WEB for websites, WAP for mobile websites and apps (its page then
+ * takes a phone's layout). Its APIs take no payer address or user agent, so this is all of the
+ * payer's device Paytm is told.
+ */
+type ChannelId = 'WEB' | 'WAP';
+const DEFAULT_CHANNEL_ID: ChannelId = 'WEB';
+/** What browsers on phones put in their user agent, and tablets and desktops do not (per MDN). */
+const MOBILE_USER_AGENT_MARK = 'Mobi';
 const INDIAN_MOBILE_DIGITS = 10;
 /** A Paytm webhook has about fifteen fields; a body with many more is not one. */
 const WEBHOOK_FIELDS_MAX = 64;
@@ -187,10 +195,19 @@ function remainingMs(deadlineMs: number): number {
   return Math.max(1, deadlineMs - Date.now());
 }
 
-function signed(credentials: PaytmCredentials, body: Readonly<Record<string, unknown>>) {
+/** WAP when the payer's user agent says it is a phone, else WEB (also when it is unknown). */
+function channelIdOf(request: Pick<InitiateRequest, 'payer'>): ChannelId {
+  return request.payer?.userAgent?.includes(MOBILE_USER_AGENT_MARK) ? 'WAP' : DEFAULT_CHANNEL_ID;
+}
+
+function signed(
+  credentials: PaytmCredentials,
+  body: Readonly<Record<string, unknown>>,
+  channelId: ChannelId = DEFAULT_CHANNEL_ID,
+) {
   return {
     head: {
-      channelId: CHANNEL_ID,
+      channelId,
       signature: generateSignature(JSON.stringify(body), credentials.merchantKey),
     },
     body,
@@ -239,7 +256,7 @@ async function initiateTransaction(
   deadlineMs: number,
 ): Promise<string | Failure> {
   const query = { mid: credentials.merchantId, orderId: request.attemptId };
-  const payload = signed(credentials, initiateBody(context, credentials, request));
+  const payload = signed(credentials, initiateBody(context, credentials, request), channelIdOf(request));
   const reply = await postJson(context, PAYTM_PATHS.initiate, query, payload, remainingMs(deadlineMs));
   if (!reply.ok) return failure(reply.errorCode, reply.errorMessage);
   const result = requestResult(reply.info);
@@ -277,13 +294,18 @@ function initiateBody(context: ConnectorContext, credentials: PaytmCredentials, 
 /** processTransaction is authorised by the token, not by a checksum. */
 function processPayload(
   credentials: PaytmCredentials,
-  orderId: string,
+  request: InitiateRequest,
   token: string,
   mode: Readonly<Record<string, string>>,
 ) {
   return {
-    head: { version: 'v1', channelId: CHANNEL_ID, requestTimestamp: String(Date.now()), txnToken: token },
-    body: { requestType: 'NATIVE', mid: credentials.merchantId, orderId, ...mode },
+    head: {
+      version: 'v1',
+      channelId: channelIdOf(request),
+      requestTimestamp: String(Date.now()),
+      txnToken: token,
+    },
+    body: { requestType: 'NATIVE', mid: credentials.merchantId, orderId: request.attemptId, ...mode },
   };
 }
 
@@ -295,7 +317,7 @@ async function upiIntent(
   deadlineMs: number,
 ): Promise<AttemptOutcome> {
   const query = { mid: credentials.merchantId, orderId: request.attemptId };
-  const payload = processPayload(credentials, request.attemptId, token, { paymentMode: 'UPI_INTENT' });
+  const payload = processPayload(credentials, request, token, { paymentMode: 'UPI_INTENT' });
   // Without the deep link the payer cannot pay, so even a timeout here leaves nothing to wait for.
   const reply = await postJson(context, PAYTM_PATHS.process, query, payload, remainingMs(deadlineMs));
   if (!reply.ok) return failure(reply.errorCode, reply.errorMessage);
@@ -321,7 +343,7 @@ async function upiCollect(
   const vpa = request.customer.vpa!;
   const query = { mid: credentials.merchantId, orderId: request.attemptId };
   const mode = { paymentMode: 'UPI', payerAccount: vpa };
-  const payload = processPayload(credentials, request.attemptId, token, mode);
+  const payload = processPayload(credentials, request, token, mode);
   const reply = await postJson(context, PAYTM_PATHS.process, query, payload, remainingMs(deadlineMs));
   const pending: AttemptOutcome = {
     status: 'pending',

@@ -389,6 +389,65 @@ describe('Paytm connector against the imitation server', () => {
     });
   });
 
+  describe("the payer's device", () => {
+    const phone =
+      'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36';
+    const desktop =
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0';
+    const payer = { ip: '203.0.113.42', referer: 'https://shop.example/checkout' };
+
+    it.each(['upi_intent', 'upi_collect'] as const)(
+      '%s from a phone: channelId WAP on initiateTransaction and processTransaction',
+      async (method) => {
+        const request = paymentRequest(method, { payer: { ...payer, userAgent: phone } });
+        const outcome = await paytmConnector.initiate(context(), request);
+        expect(outcome.status).toBe('pending');
+        const [initiate] = sentTo(PAYTM_PATHS.initiate, request.attemptId);
+        const [process] = sentTo(PAYTM_PATHS.process, request.attemptId);
+        expect(initiate?.json.head.channelId).toBe('WAP');
+        expect(process?.json.head.channelId).toBe('WAP');
+      },
+    );
+
+    it('from a desktop browser, or with no user agent: channelId WEB', async () => {
+      for (const device of [{ ...payer, userAgent: desktop }, payer, undefined]) {
+        const request = paymentRequest('card', { payer: device });
+        expect((await paytmConnector.initiate(context(), request)).status).toBe('pending');
+        expect(sentTo(PAYTM_PATHS.initiate, request.attemptId)[0]?.json.head.channelId).toBe('WEB');
+      }
+    });
+
+    it('sends no ip, user agent or referer: Paytm’s APIs name no field for them', async () => {
+      const request = paymentRequest('upi_intent', { payer: { ...payer, userAgent: phone } });
+      await paytmConnector.initiate(context(), request);
+      for (const sent of [
+        ...sentTo(PAYTM_PATHS.initiate, request.attemptId),
+        ...sentTo(PAYTM_PATHS.process, request.attemptId),
+      ]) {
+        for (const value of [payer.ip, payer.referer, phone]) expect(sent.body).not.toContain(value);
+      }
+    });
+
+    it('the imitation refuses a channelId Paytm does not name', async () => {
+      // Otherwise fine but for its missing amount, which Paytm checks after the channel (1007).
+      const body = { requestType: 'Payment', mid: gateway.credentials.merchantId, orderId: uuidv7() };
+      const signature = generateSignature(JSON.stringify(body), gateway.credentials.merchantKey!);
+      const resultCodeFor = async (channelId: string) => {
+        const response = await fetch(
+          `${gateway.baseUrl}${PAYTM_PATHS.initiate}?mid=${body.mid}&orderId=${body.orderId}`,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ head: { channelId, signature }, body }),
+          },
+        );
+        return readResultInfo(await response.json())?.resultCode;
+      };
+      expect(await resultCodeFor('APP')).toBe('1001');
+      expect(await resultCodeFor('WAP')).toBe('1007');
+    });
+  });
+
   describe('behaviours', () => {
     it('succeed: pending until the payer acts, and the status API then reports the success', async () => {
       const request = paymentRequest('upi_intent');
