@@ -19,6 +19,39 @@ const Amount = Type.Number({
 });
 const CurrencyCode = Type.String({ pattern: '^[A-Z0-9]{2,10}$', description: 'A configured currency' });
 const OrderId = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9._:/-]+$' });
+const USER_AGENT_LENGTH_MAX = 512;
+const URL_LENGTH_MAX = 2048;
+
+/** The payer's device, which the merchant's server saw and forwards; we are called by that server. */
+const Payer = Type.Object(
+  {
+    ip: Type.Optional(
+      Type.Union([Type.String({ format: 'ipv4' }), Type.String({ format: 'ipv6' })], {
+        description: "The payer's IP address (IPv4 or IPv6), not the merchant server's",
+      }),
+    ),
+    userAgent: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: USER_AGENT_LENGTH_MAX,
+        description: "The User-Agent of the payer's browser or app",
+      }),
+    ),
+    referer: Type.Optional(
+      Type.String({
+        format: 'uri',
+        maxLength: URL_LENGTH_MAX,
+        pattern: '^https?://',
+        description: 'The page the payer was on when they chose to pay',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Where the payer is paying from, for the gateways' fraud checks: each gateway is sent the fields its API takes. Passed on, not stored.",
+  },
+);
 
 export const PayBody = Type.Object(
   {
@@ -36,10 +69,13 @@ export const PayBody = Type.Object(
       { additionalProperties: false },
     ),
     description: Type.Optional(Type.String({ maxLength: 255 })),
-    returnUrl: Type.Optional(Type.String({ format: 'uri', maxLength: 2048, pattern: '^https?://' })),
+    returnUrl: Type.Optional(
+      Type.String({ format: 'uri', maxLength: URL_LENGTH_MAX, pattern: '^https?://' }),
+    ),
     metadata: Type.Optional(
       Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { maxProperties: 32 }),
     ),
+    payer: Type.Optional(Payer),
   },
   { additionalProperties: false },
 );

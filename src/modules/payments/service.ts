@@ -21,6 +21,7 @@ import type {
   AttemptErrorCode,
   AttemptOutcome,
   NextAction,
+  PayerDevice,
   PaymentCustomer,
   RefundStatusOutcome,
 } from '../gateways/connectors/connector.ts';
@@ -61,6 +62,8 @@ export interface PayInput {
   readonly description?: string;
   readonly returnUrl?: string;
   readonly metadata?: Record<string, unknown>;
+  /** The payer's device as the merchant's server forwarded it: passed to the gateways, not stored. */
+  readonly payer?: PayerDevice;
 }
 
 /** One try at a gateway, as it happened. */
@@ -210,6 +213,8 @@ export function createPaymentService(deps: {
       beforeCall: (attempt: repo.AttemptRow) => Promise<void>;
       /** Tell the circuit and the success rate at once, rather than after the payment commits. */
       recordNow: boolean;
+      /** Not on the payment row: each gateway is told it from the request. */
+      payer: PayerDevice | undefined;
     },
   ): Promise<Try[]> {
     const tries: Try[] = [];
@@ -245,6 +250,7 @@ export function createPaymentService(deps: {
         ...(payment.description === null ? {} : { description: payment.description }),
         ...(payment.returnUrl === null ? {} : { returnUrl: payment.returnUrl }),
         notifyUrl: `${settings.publicBaseUrl}/api/v1/webhooks/gateways/${gateway.id}`,
+        ...(options.payer === undefined ? {} : { payer: options.payer }),
       });
       const latencyMs = Math.round(performance.now() - started);
       const made: Try = {
@@ -636,6 +642,7 @@ export function createPaymentService(deps: {
         const tries = await attemptAll(payment, route.gateways, {
           beforeCall: async () => {},
           recordNow: false,
+          payer: input.payer,
         });
         const result = await recordDecided(payment, input, tries, keyed);
         for (const made of tries) recordTry(made, payment.method);
@@ -646,6 +653,7 @@ export function createPaymentService(deps: {
       const tries = await attemptAll(payment, route.gateways, {
         beforeCall: (attempt) => repo.insertAttempt(db, attempt),
         recordNow: true,
+        payer: input.payer,
       });
       return db.transaction().execute(async (trx) => settle(trx, await recordDecision(trx, payment, tries)));
     },
