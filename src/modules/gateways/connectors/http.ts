@@ -1,4 +1,4 @@
-import type { AttemptErrorCode } from './connector.ts';
+import type { AttemptErrorCode, RefundStatusOutcome } from './connector.ts';
 
 /** A gateway's answer, or why there was none. Never throws for the network or the gateway. */
 export type GatewayReply =
@@ -119,4 +119,16 @@ export function parseJson(body: string): unknown {
   } catch {
     return null;
   }
+}
+
+/**
+ * The gateway said nothing about a refund (unreachable, refused our credentials, unreadable, or
+ * does not know the id): it stays pending, with why, and no money moves on it.
+ */
+export function refundUnanswered(
+  gatewayReference: string,
+  errorCode: AttemptErrorCode,
+  errorMessage: string,
+): RefundStatusOutcome {
+  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }

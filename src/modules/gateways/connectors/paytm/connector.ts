@@ -12,7 +12,7 @@ import type {
   StatusOutcome,
   WebhookVerification,
 } from '../connector.ts';
-import { callGateway, isRetryable, parseJson } from '../http.ts';
+import { callGateway, isRetryable, parseJson, refundUnanswered } from '../http.ts';
 import { CHECKSUM_FIELD, generateSignature, isUsableMerchantKey, verifyParamsSignature } from './checksum.ts';
 import {
   amountMinorOf,
@@ -413,14 +413,6 @@ function refundStatusFromReply(
       return { status: 'succeeded', gatewayReference, ...(amountMinor === null ? {} : { amountMinor }) };
     }
   }
-}
-
-function refundUnanswered(
-  gatewayReference: string,
-  errorCode: AttemptErrorCode,
-  errorMessage: string,
-): RefundStatusOutcome {
-  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }
 
 /**

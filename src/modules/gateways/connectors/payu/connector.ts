@@ -16,7 +16,7 @@ import type {
   StatusRequest,
   WebhookVerification,
 } from '../connector.ts';
-import { callGateway, type GatewayReply, isRetryable, parseJson } from '../http.ts';
+import { callGateway, type GatewayReply, isRetryable, parseJson, refundUnanswered } from '../http.ts';
 import {
   errorCodeMeaning,
   readPaymentStatus,
@@ -599,14 +599,6 @@ function readActionStatusReply(body: string, requestId: string): RefundStatusOut
         errorMessage: `PayU refund ${requestId} ${status ?? 'failed'}`,
       };
   }
-}
-
-function refundUnanswered(
-  gatewayReference: string,
-  errorCode: AttemptErrorCode,
-  errorMessage: string,
-): RefundStatusOutcome {
-  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }
 
 /** The fields a callback must carry to be checked at all; each appears once. */

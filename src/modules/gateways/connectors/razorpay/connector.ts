@@ -12,7 +12,7 @@ import type {
   StatusOutcome,
   WebhookVerification,
 } from '../connector.ts';
-import { callGateway, isRetryable, parseJson } from '../http.ts';
+import { callGateway, isRetryable, parseJson, refundUnanswered } from '../http.ts';
 import {
   apiErrorCodeOf,
   failureCodeOf,
@@ -451,15 +451,6 @@ function refundStatusOutcomeOf(refund: JsonObject, reference: string): RefundSta
         errorMessage: `refund ${gatewayReference} failed at razorpay`,
       };
   }
-}
-
-/** Razorpay said nothing about the refund (unreachable, refused us, or does not know the id). */
-function refundUnanswered(
-  gatewayReference: string,
-  errorCode: AttemptErrorCode,
-  errorMessage: string,
-): RefundStatusOutcome {
-  return { status: 'pending', gatewayReference, unanswered: { errorCode, errorMessage } };
 }
 
 function refundFailed(errorCode: AttemptErrorCode, errorMessage: string): RefundOutcome {
