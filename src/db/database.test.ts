@@ -37,12 +37,16 @@ describe('prepared statements', () => {
   it('keeps two texts under one mark apart, and works inside a transaction', async () => {
     const { db } = database.handle;
     const variant = (cast: 'int' | 'bigint') =>
-      sql<{ value: string }>`${preparedStatement('variant_test')} SELECT (${7}::${sql.raw(cast)})::text AS value`;
-    const values = await db.transaction().execute(async (trx) => [
-      (await variant('int').execute(trx)).rows[0]?.value,
-      (await variant('bigint').execute(trx)).rows[0]?.value,
-      (await variant('int').execute(trx)).rows[0]?.value,
-    ]);
+      sql<{
+        value: string;
+      }>`${preparedStatement('variant_test')} SELECT (${7}::${sql.raw(cast)})::text AS value`;
+    const values = await db
+      .transaction()
+      .execute(async (trx) => [
+        (await variant('int').execute(trx)).rows[0]?.value,
+        (await variant('bigint').execute(trx)).rows[0]?.value,
+        (await variant('int').execute(trx)).rows[0]?.value,
+      ]);
     expect(values).toEqual(['7', '7', '7']);
     const { rows } = await preparedInSession.execute(db);
     expect(rows.filter((row) => row.name.startsWith('variant_test_'))).toHaveLength(2);
