@@ -32,17 +32,20 @@ export interface DatabaseHandle {
  * which would prepare a new statement per shape on every connection.
  */
 export function preparedStatement(name: string): RawBuilder<unknown> {
-  if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new Error(`prepared statement name ${name} must be snake_case`);
+  // PostgreSQL keeps a statement's name in 63 bytes: the mark, an underscore and the digest fit.
+  if (!/^[a-z][a-z0-9_]{0,39}$/.test(name)) {
+    throw new Error(`prepared statement name ${name} must be snake_case, at most 40 characters`);
+  }
   return sql.raw(`/* prepared:${name} */`);
 }
 
 const PREPARED_PREFIX = '/* prepared:';
-const PREPARED_MARK = /^\/\* prepared:([a-z][a-z0-9_]*) \*\//;
+const PREPARED_MARK = /^\/\* prepared:([a-z][a-z0-9_]{0,39}) \*\//;
 
 /**
  * A pool client that sends a marked statement under its name (pg's named statements: Parse once
- * per connection, then Bind and Execute). The name carries the text's length and a digest, so two
- * texts under one mark (a statement with a variant) are two statements, never a mismatch.
+ * per connection, then Bind and Execute). The name carries a digest of the text, so two texts
+ * under one mark (a statement with a variant) are two statements, never a mismatch.
  */
 class PreparingClient extends pg.Client {
   // biome-ignore lint/suspicious/noExplicitAny: pg's query has a dozen overloads; this passes every one through unchanged.
