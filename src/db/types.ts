@@ -351,7 +351,8 @@ export type SystemAlertKind =
   | 'queue_backlog'
   | 'webhook_endpoint_disabled'
   | 'database_slow'
-  | 'late_payment_success';
+  | 'late_payment_success'
+  | 'refund_amount_mismatch';
 
 export interface SystemAlertsTable {
   id: string;

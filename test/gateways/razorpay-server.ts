@@ -369,6 +369,12 @@ class FakeRazorpay implements FakeGateway {
    */
   refundsQueued = false;
 
+  /**
+   * Not part of the shared API: the amount `GET /v1/refunds/:id` reports for a refund, when a
+   * test makes the gateway disagree with what was asked.
+   */
+  readonly refundAmountsReported = new Map<string, number>();
+
   settleRefund(refundId: string, outcome: 'succeeded' | 'failed'): void {
     const refund = this.refundOf(refundId);
     if (outcome === 'succeeded') {
@@ -564,7 +570,8 @@ class FakeRazorpay implements FakeGateway {
     if (this.refundStatusBehaviour === 'error') throw serverError();
     const refund = this.refunds.get(refundId);
     if (refund === undefined) throw notFound();
-    return refundEntity(refund);
+    const reported = this.refundAmountsReported.get(refundId);
+    return reported === undefined ? refundEntity(refund) : { ...refundEntity(refund), amount: reported };
   }
 
   private fetchLink(linkId: string): Json {

@@ -5,7 +5,13 @@ import type { AlertService } from './service.ts';
 
 const Alert = Type.Object({
   id: Uuid,
-  kind: StringEnum(['queue_backlog', 'webhook_endpoint_disabled', 'database_slow', 'late_payment_success']),
+  kind: StringEnum([
+    'queue_backlog',
+    'webhook_endpoint_disabled',
+    'database_slow',
+    'late_payment_success',
+    'refund_amount_mismatch',
+  ]),
   subject: Type.String(),
   message: Type.String(),
   details: Type.Unknown(),
@@ -20,7 +26,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<{ alerts: AlertService }> = 
       schema: {
         tags: ['alerts'],
         summary:
-          'Open system alerts (queue backlog, disabled webhook endpoints, slow database), newest first',
+          'Open system alerts (queue backlog, disabled webhook endpoints, slow database, late payment successes, refund amount mismatches), newest first',
         response: replies({ 200: Ok(Type.Object({ alerts: Type.Array(Alert) })) }),
       },
     },

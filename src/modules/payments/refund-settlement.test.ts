@@ -458,6 +458,45 @@ describe('razorpay: a refund webhook and the job at once', () => {
   });
 });
 
+describe('razorpay: a refund reported done for another amount', () => {
+  let setup: Setup;
+  let shop: Shop;
+
+  beforeAll(async () => {
+    setup = await setUp();
+    shop = await openShop(setup, CONNECTOR_CASES[0]!);
+  });
+  afterAll(async () => {
+    await tearDown(setup);
+  });
+
+  it('settles nothing and raises one refund_amount_mismatch alert until someone looks', async () => {
+    const paymentId = await paidPayment(setup, shop);
+    const refund = await askRefund(shop, paymentId, 10);
+    const fake = shop.fake as RazorpayFake;
+    fake.settleRefund(refund.gatewayReference, 'succeeded');
+    fake.refundAmountsReported.set(refund.gatewayReference, 1_500);
+    const before = await moneyStateOf(setup, shop, paymentId, refund.id);
+
+    for (let run = 0; run < 2; run++) {
+      setup.clock.advance(STEP_PAST_RECHECK_MS);
+      expect(await settlePending(setup)).toMatchObject({ asked: 1, settled: 0, unanswered: 1 });
+    }
+    expect(await moneyStateOf(setup, shop, paymentId, refund.id)).toEqual(before);
+    const admin = await createAccount(setup.testApp, 'admin');
+    const alerts = await admin.client.get('/api/v1/alerts');
+    expect(alerts.statusCode, alerts.body).toBe(200);
+    const mismatches = alerts
+      .json()
+      .data.alerts.filter((alert: { kind: string }) => alert.kind === 'refund_amount_mismatch');
+    expect(mismatches).toHaveLength(1);
+    expect(mismatches[0]).toMatchObject({
+      subject: refund.id,
+      details: { refundId: refund.id, paymentId, askedMinor: '1000', reportedMinor: '1500' },
+    });
+  });
+});
+
 describe('which refunds a run asks about', () => {
   let setup: Setup;
   let razorpay: Shop;

@@ -596,6 +596,20 @@ export function createPaymentService(deps: {
       outcome.amountMinor !== undefined &&
       outcome.amountMinor !== refund.amountMinor
     ) {
+      // Money moved at the gateway that our books do not match: nothing is settled on it, and
+      // the alert (one while it is open) asks someone to reconcile it with the gateway.
+      await alerts.raise(db, {
+        kind: 'refund_amount_mismatch',
+        subject: refund.id,
+        message: `Refund ${refund.id} of payment ${refund.paymentId}: the gateway reports ${outcome.amountMinor} refunded, ${refund.amountMinor} was asked (minor units)`,
+        details: {
+          refundId: refund.id,
+          paymentId: refund.paymentId,
+          merchantId: refund.merchantId,
+          askedMinor: refund.amountMinor.toString(),
+          reportedMinor: outcome.amountMinor.toString(),
+        },
+      });
       return 'unanswered';
     }
     const decision =
