@@ -14,6 +14,7 @@ import * as roomForHotUpdates from './0012_room_for_hot_updates.ts';
 import * as shardPerConnection from './0013_shard_per_connection.ts';
 import * as paymentOrchestration from './0014_payment_orchestration.ts';
 import * as paymentLookups from './0015_payment_lookups.ts';
+import * as ledgerPostLockPlan from './0016_ledger_post_lock_plan.ts';
 
 /**
  * Migrations in the order they apply. Listed statically (not read from the directory) so the
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013_shard_per_connection': shardPerConnection,
   '0014_payment_orchestration': paymentOrchestration,
   '0015_payment_lookups': paymentLookups,
+  '0016_ledger_post_lock_plan': ledgerPostLockPlan,
 };
