@@ -25,8 +25,9 @@ export interface DatabaseHandle {
 }
 
 /**
- * Marks a statement to be prepared: `sql\`${preparedStatement('name')} WITH ...\``. Each pooled
- * connection then parses and plans it once, and afterwards sends only its parameters. For the hot
+ * Marks a statement to be prepared: `const MARK = preparedStatement('name')` once, then
+ * `sql\`${MARK} WITH ...\``. Each pooled connection then parses and plans it once, and afterwards
+ * sends only its parameters. For the hot
  * statements of a fixed shape (a payment's one statement takes longer to plan than most take to
  * run); never for a statement whose text varies with its input (an `IN` list, optional filters),
  * which would prepare a new statement per shape on every connection.

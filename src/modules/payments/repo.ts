@@ -574,6 +574,8 @@ export async function countPayments(executor: Executor, filter: PaymentFilter): 
   return Number(row.count);
 }
 
+const RECORD_DECIDED_PAYMENT = preparedStatement('record_decided_payment');
+
 /**
  * A payment decided before anything was written (every gateway tried was in the process), in one
  * statement: the request's key checked first (a replay or a reused key stops everything), the
@@ -594,7 +596,7 @@ export async function recordDecidedPayment(
   },
 ): Promise<boolean> {
   const { payment, attempts, history, event } = input;
-  const { rows } = await sql<{ id: string }>`${preparedStatement('record_decided_payment')}
+  const { rows } = await sql<{ id: string }>`${RECORD_DECIDED_PAYMENT}
     WITH key_checked AS MATERIALIZED (SELECT ${input.keyCheck} AS checked),
     payment AS (
       INSERT INTO payments (id, merchant_id, order_id, amount_minor, currency, method, status, customer,

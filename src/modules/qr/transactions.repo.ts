@@ -103,6 +103,8 @@ export async function insertTransactions(
     .execute();
 }
 
+const RECORD_QR_PAYMENT = preparedStatement('record_qr_payment');
+
 /**
  * Records one payment in a single statement: the code's shared lock and its checks (still Active,
  * the amount within its limit), the payment, its first history row, the audit row, and then
@@ -121,7 +123,7 @@ export async function recordPayment(
   },
 ): Promise<boolean> {
   const { row, history, audit, event } = input;
-  const { rows } = await sql<{ id: string }>`${preparedStatement('record_qr_payment')}
+  const { rows } = await sql<{ id: string }>`${RECORD_QR_PAYMENT}
     WITH code AS (
       SELECT id FROM qr_codes
       WHERE id = ${row.qrCodeId}::uuid AND status = 'Active'

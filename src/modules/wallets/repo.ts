@@ -2,6 +2,8 @@ import { type RawBuilder, sql } from 'kysely';
 import { type Executor, preparedStatement } from '../../db/database.ts';
 import type { PageRequest } from '../../http/pagination.ts';
 
+const POST_TO_ACTIVE_USER = preparedStatement('post_to_active_user');
+
 /**
  * Runs the posting (`ledger_post(...)`) only while the user is active, in one statement; false
  * when the user is not (or no longer) there, and nothing was posted.
@@ -13,7 +15,7 @@ export async function postToActiveUser(
   /** Recorded with the posting (same statement), for the user who moved the money. */
   event: { id: string; type: string; userId: string; data: unknown; createdAt: Date },
 ): Promise<boolean> {
-  const { rows } = await sql`${preparedStatement('post_to_active_user')}
+  const { rows } = await sql`${POST_TO_ACTIVE_USER}
     WITH posted AS (
       SELECT ${posting} AS result FROM users WHERE id = ${userId} AND is_active
     ), event AS (
