@@ -609,6 +609,8 @@ export async function recordDecidedPayment(
         ${payment.errorCode}::text, ${payment.errorMessage}::text, ${payment.expiresAt}::timestamptz,
         ${payment.succeededAt}::timestamptz, ${payment.createdAt}::timestamptz, ${payment.updatedAt}::timestamptz
       FROM key_checked
+      -- The paid statuses written out as constants, as in payments_paid_order_idx's predicate
+      -- (0015): passed as parameters, a prepared statement's generic plan could not use that index.
       WHERE NOT EXISTS (
         SELECT 1 FROM payments WHERE merchant_id = ${payment.merchantId}::uuid AND order_id = ${payment.orderId}::text
           AND status IN ('succeeded', 'partially_refunded', 'refunded'))
